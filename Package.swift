@@ -1,0 +1,21 @@
+// swift-tools-version: 6.0
+// The workbook: one shared helper (Net), one executable per stage, and tests that run them.
+import PackageDescription
+
+let package = Package(
+    name: "TCPWorkbook",
+    targets: [
+        // What every stage needs and no stage teaches: sockets, addresses, errors, framing, options.
+        .target(name: "Net"),
+
+        // The five stages. Each is a complete server; each adds one lesson to the one before.
+        .executableTarget(name: "Stage1SingleThread", dependencies: ["Net"]),
+
+        // Launches a built stage on port 0 and talks to it; shared by every stage's tests.
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .testTarget(name: "NetTests", dependencies: ["Net"]),
+        .testTarget(name: "ContractTests", dependencies: ["TestSupport"]),
+        .testTarget(name: "Stage1Tests", dependencies: ["TestSupport"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

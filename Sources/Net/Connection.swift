@@ -1,0 +1,92 @@
+import Glibc
+import Synchronization
+
+/// One accepted TCP connection.
+///
+/// From Stage 2 on, a connection is used by more than one thread: its own thread reads from it,
+/// while other threads send to it (a broadcast, an ACK). So it is a reference type, and the
+/// descriptor is closed in `deinit`, when the last thread lets go of it. Closing it any earlier
+/// could let the kernel hand the same number to a new client while a late `send` still holds it.
+/// To wake a thread blocked reading, call `shutdown()`: it ends the stream but keeps the number.
+public final class Connection: Sendable {
+    public let descriptor: Int32
+    /// The client's address and port, as `accept` reported them.
+    public let peer: SocketAddress
+    /// Held while one line is being sent, so lines sent by different threads never interleave.
+    private let sendLock = Mutex(())
+
+    public init(descriptor: Int32, peer: SocketAddress) {
+        self.descriptor = descriptor
+        self.peer = peer
+    }
+
+    deinit { Glibc.close(descriptor) }
+
+    /// Sends every byte, however many `send` calls it takes.
+    ///
+    /// `send` may take fewer bytes than offered when the socket buffer is nearly full; this loops
+    /// until all are sent. `MSG_NOSIGNAL` turns a vanished peer into an `EPIPE` error instead of a
+    /// `SIGPIPE` that would kill the whole server. The corresponding C function is `send`.
+    public func sendAll(_ bytes: [UInt8]) throws(SocketError) {
+        try sendLock.withLock { _ throws(SocketError) in
+            var sent = 0
+            while sent < bytes.count {
+                sent += try retryOnInterrupt("send") {
+                    bytes.withUnsafeBytes {
+                        Glibc.send(
+                            descriptor, $0.baseAddress! + sent, $0.count - sent, Int32(MSG_NOSIGNAL)
+                        )
+                    }
+                }
+            }
+        }
+    }
+
+    /// Sends `text` followed by a newline.
+    public func sendLine(_ text: String) throws(SocketError) {
+        try sendAll(Array(text.utf8) + [UInt8(ascii: "\n")])
+    }
+
+    /// Reads whatever has arrived, up to the buffer's size, waiting if nothing has.
+    /// Returns 0 when the peer has closed its side (end of file).
+    /// The corresponding C function is `recv`.
+    public func receive(into buffer: inout [UInt8]) throws(SocketError) -> Int {
+        try retryOnInterrupt("recv") {
+            buffer.withUnsafeMutableBytes { Glibc.recv(descriptor, $0.baseAddress, $0.count, 0) }
+        }
+    }
+
+    /// Ends the connection in both directions without releasing the descriptor. A thread blocked
+    /// in `receive` wakes with end of file. The corresponding C function is `shutdown`.
+    public func shutdown() {
+        _ = Glibc.shutdown(descriptor, Int32(SHUT_RDWR))
+    }
+
+    /// Ends only our sending side: the peer reads end of file, and may still send to us.
+    public func shutdownWrite() {
+        _ = Glibc.shutdown(descriptor, Int32(SHUT_WR))
+    }
+
+    /// Makes a blocked `receive` give up with `EAGAIN` after `seconds` (0 waits forever).
+    /// The corresponding C function is `setsockopt` with `SO_RCVTIMEO`.
+    public func setReceiveTimeout(_ seconds: Double) throws(SocketError) {
+        try setTimeout(SO_RCVTIMEO, seconds, name: "SO_RCVTIMEO")
+    }
+
+    /// Makes a blocked `sendAll` give up with `EAGAIN` after `seconds` (0 waits forever).
+    /// The corresponding C function is `setsockopt` with `SO_SNDTIMEO`.
+    public func setSendTimeout(_ seconds: Double) throws(SocketError) {
+        try setTimeout(SO_SNDTIMEO, seconds, name: "SO_SNDTIMEO")
+    }
+
+    private func setTimeout(_ option: Int32, _ seconds: Double, name: String) throws(SocketError) {
+        let whole = seconds.rounded(.down)
+        // A zero timeval means "no timeout", so a tiny positive wait is rounded up to 1 µs.
+        let micros = seconds > 0 && seconds < 1e-6 ? 1 : Int((seconds - whole) * 1_000_000)
+        var value = timeval(tv_sec: Int(whole), tv_usec: micros)
+        try retryOnInterrupt("setsockopt \(name)") {
+            setsockopt(
+                descriptor, SOL_SOCKET, option, &value, socklen_t(MemoryLayout<timeval>.size))
+        }
+    }
+}

@@ -1,0 +1,49 @@
+// Stage 1: a single-threaded, blocking echo server.
+//
+// One thread does everything, one call at a time: wait for a client (`accept`), then wait for
+// its lines (`recv`) and echo each one back, until it leaves; only then wait for the next client.
+// While one client is being served, everyone else waits. Stage 2 exists because of that.
+import Net
+
+let options = ServerOptions.parseOrExit(program: "Stage1SingleThread")
+
+// MARK: listen
+let listener = Listener.openOrExit(host: options.host, port: options.port)
+log("listening on \(listener.address)")
+// MARK: end
+
+// MARK: accept-loop
+var clientCount = 0
+while true {
+    let connection: Connection
+    do {
+        connection = try listener.accept()
+    } catch {
+        // For example EMFILE (out of file descriptors): this client is lost, the server is not.
+        log("accept failed: \(error)")
+        continue
+    }
+    let client = "client-\(clientCount)"
+    clientCount += 1
+    log("[\(client)] connected from \(connection.peer)")
+    serve(connection, as: client)
+    log("[\(client)] disconnected")
+}
+// MARK: end
+
+// MARK: serve
+/// Echoes every line `client` sends until it closes the connection.
+func serve(_ connection: Connection, as client: String) {
+    var reader = LineReader(connection)
+    do {
+        while let line = try reader.readLine() {
+            log("[\(client)] \(printable(line))")
+            try connection.sendAll(line + [UInt8(ascii: "\n")])
+        }
+    } catch LineReader.Failure.lineTooLong {
+        try? connection.sendLine("ERR line too long (max \(LineFramer.maxLineLength) bytes)")
+    } catch {
+        // Reset by the peer, or it stopped reading and went away: it is gone either way.
+    }
+}
+// MARK: end

@@ -1,0 +1,248 @@
+import Foundation
+
+/// Why a test could not go on: the message says what was awaited and what was seen instead.
+public struct TestFailure: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// The deadline every wait in the tests uses unless it names its own: long enough for a loaded
+/// CI machine, short enough that a broken server fails the test instead of hanging it.
+public let defaultTimeout: Duration = .seconds(10)
+
+/// A built stage running as a child process, with its stdout and stderr collected line by line.
+public final class ServerProcess: Sendable {
+    public let name: String
+    private let process: Process
+    private let output: OutputLog
+    private let errors: OutputLog
+    /// Signalled once when the child exits.
+    private let exited: DispatchSemaphore
+    /// The port from the `listening on HOST:PORT` line.
+    public let port: UInt16
+
+    /// Where `swift build` and `swift test` put the executables.
+    public static var binaryDirectory: URL {
+        if let override = ProcessInfo.processInfo.environment["WORKBOOK_BIN_DIR"] {
+            return URL(fileURLWithPath: override)
+        }
+        return Bundle.main.bundleURL
+    }
+
+    /// Starts `name` (such as `Stage1SingleThread`) and waits for its `listening on` line.
+    /// `--port 0` is added unless the arguments name a port.
+    public static func launch(_ name: String, _ arguments: [String] = []) throws -> ServerProcess {
+        let withPort = arguments.contains("--port") ? arguments : ["--port", "0"] + arguments
+        let server = try ServerProcess(name: name, arguments: withPort)
+        return server
+    }
+
+    private init(name: String, arguments: [String]) throws {
+        self.name = name
+        let (process, output, errors) = (Process(), OutputLog(), OutputLog())
+        let exited = DispatchSemaphore(value: 0)
+        (self.output, self.errors, self.exited) = (output, errors, exited)
+        process.executableURL = Self.binaryDirectory.appendingPathComponent(name)
+        process.arguments = arguments
+        var environment = ProcessInfo.processInfo.environment
+        // Under `--sanitize=thread`, stop at the first report so the test sees the exit at once.
+        environment["TSAN_OPTIONS"] = "halt_on_error=1"
+        process.environment = environment
+        let outPipe = Pipe()
+        let errPipe = Pipe()
+        process.standardOutput = outPipe
+        process.standardError = errPipe
+        process.standardInput = FileHandle.nullDevice
+        process.terminationHandler = { _ in exited.signal() }
+        try process.run()
+        self.process = process
+        output.collect(from: outPipe.fileHandleForReading)
+        errors.collect(from: errPipe.fileHandleForReading)
+
+        guard
+            let first = try? output.waitForLine(timeout: defaultTimeout, where: { _ in true }),
+            first.line.hasPrefix("listening on "),
+            let portText = first.line.split(separator: ":").last,
+            let port = UInt16(portText)
+        else {
+            process.terminate()
+            process.waitUntilExit()
+            throw TestFailure(
+                "\(name) did not print 'listening on HOST:PORT' first; stdout: \(output.lines), "
+                    + "stderr: \(errors.lines)")
+        }
+        self.port = port
+    }
+
+    public var pid: Int32 { process.processIdentifier }
+    public var isRunning: Bool { process.isRunning }
+    /// Every stdout line so far.
+    public var lines: [String] { output.lines }
+    /// Every stderr line so far.
+    public var errorLines: [String] { errors.lines }
+
+    /// Waits for a stdout line (at `after` or later) that `predicate` accepts; returns its index.
+    @discardableResult
+    public func waitForLine(
+        after index: Int = 0, timeout: Duration = defaultTimeout,
+        where predicate: @escaping (String) -> Bool
+    ) throws -> (index: Int, line: String) {
+        try output.waitForLine(after: index, timeout: timeout, where: predicate)
+    }
+
+    /// Waits for the stdout line that is exactly `text`.
+    @discardableResult
+    public func waitForLine(_ text: String, after index: Int = 0) throws -> Int {
+        try waitForLine(after: index) { $0 == text }.index
+    }
+
+    /// Sends a signal, such as `SIGINT`.
+    public func signal(_ number: Int32) {
+        kill(process.processIdentifier, number)
+    }
+
+    /// Waits for the process to exit on its own; returns its exit status.
+    public func waitForExit(timeout: Duration = defaultTimeout) throws -> Int32 {
+        guard exited.wait(timeout: .now() + timeout.seconds) == .success else {
+            throw TestFailure("\(name) did not exit within \(timeout); stdout: \(lines)")
+        }
+        exited.signal()  // Leaves the news there for any later wait.
+        process.waitUntilExit()
+        try checkNoSanitizerReport()
+        guard process.terminationReason == .exit else {
+            throw TestFailure(
+                "\(name) died of signal \(process.terminationStatus); stderr: \(errorLines)")
+        }
+        return process.terminationStatus
+    }
+
+    /// Ends a server that runs until it is killed (SIGKILL), after checking it was still running:
+    /// a server that exited by itself (a crash, a sanitizer report) fails the test.
+    public func stop() throws {
+        guard process.isRunning else {
+            throw TestFailure(
+                "\(name) exited early (status \(process.terminationStatus), reason "
+                    + "\(process.terminationReason == .exit ? "exit" : "signal")); stderr: \(errorLines)"
+            )
+        }
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+        try checkNoSanitizerReport()
+    }
+
+    /// Kills the server whatever state it is in; for clean-up after a failed test.
+    public func forceStop() {
+        if process.isRunning {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+        }
+    }
+
+    private func checkNoSanitizerReport() throws {
+        output.waitForEnd(timeout: .seconds(2))
+        errors.waitForEnd(timeout: .seconds(2))
+        let text = errorLines.joined(separator: "\n")
+        if text.contains("Sanitizer") || text.contains("Fatal error") {
+            throw TestFailure("\(name) reported on stderr:\n\(text)")
+        }
+    }
+}
+
+/// Runs `body` with a freshly launched server and always ends it afterwards. A server that
+/// crashed, or printed a sanitizer report, fails the test even when `body` passed.
+public func withServer<Result>(
+    _ name: String, _ arguments: [String] = [], _ body: (ServerProcess) throws -> Result
+) throws -> Result {
+    let server = try ServerProcess.launch(name, arguments)
+    let result: Result
+    do {
+        result = try body(server)
+    } catch {
+        server.forceStop()
+        throw error
+    }
+    if server.isRunning {
+        try server.stop()
+    } else {
+        server.forceStop()
+    }
+    return result
+}
+
+/// Lines read from one of a child's pipes, by a thread of its own, with a way to wait for one.
+/// Every field is read and written only while `changed` is locked.
+final class OutputLog: @unchecked Sendable {
+    private var collected: [String] = []
+    private var ended = false
+    private let changed = NSCondition()
+
+    var lines: [String] {
+        changed.lock()
+        defer { changed.unlock() }
+        return collected
+    }
+
+    func collect(from handle: FileHandle) {
+        let thread = Thread { [self] in
+            var pending = Data()
+            while true {
+                let chunk = handle.availableData
+                if chunk.isEmpty { break }
+                pending.append(chunk)
+                while let newline = pending.firstIndex(of: 10) {
+                    let line = String(
+                        decoding: pending[pending.startIndex..<newline], as: UTF8.self)
+                    pending.removeSubrange(pending.startIndex...newline)
+                    update { $0.collected.append(line) }
+                }
+            }
+            if !pending.isEmpty {
+                let rest = String(decoding: pending, as: UTF8.self)
+                update { $0.collected.append(rest) }
+            }
+            update { $0.ended = true }
+        }
+        thread.start()
+    }
+
+    private func update(_ change: (OutputLog) -> Void) {
+        changed.lock()
+        change(self)
+        changed.broadcast()
+        changed.unlock()
+    }
+
+    func waitForLine(
+        after start: Int = 0, timeout: Duration, where predicate: (String) -> Bool
+    ) throws -> (index: Int, line: String) {
+        let deadline = Date() + timeout.seconds
+        changed.lock()
+        defer { changed.unlock() }
+        var checked = start
+        while true {
+            while checked < collected.count {
+                if predicate(collected[checked]) { return (checked, collected[checked]) }
+                checked += 1
+            }
+            if ended || !changed.wait(until: deadline) {
+                throw TestFailure(
+                    "no such line after line \(start) within \(timeout); saw: \(collected)")
+            }
+        }
+    }
+
+    func waitForEnd(timeout: Duration) {
+        let deadline = Date() + timeout.seconds
+        changed.lock()
+        defer { changed.unlock() }
+        while !ended {
+            if !changed.wait(until: deadline) { return }
+        }
+    }
+}
+
+extension Duration {
+    var seconds: Double {
+        Double(components.seconds) + Double(components.attoseconds) / 1e18
+    }
+}

@@ -1,0 +1,25 @@
+/// What the tests need to know about a stage: its executable, and how it answers and logs a line.
+/// Shared tests run against every stage in `Stage.all`; each stage's own tests add the rest.
+public struct Stage: Sendable, CustomStringConvertible {
+    public let name: String
+    /// Arguments that keep a stage's later lessons out of the way of a shared test (for example
+    /// a connection limit high enough for every client a test opens).
+    public let contractArguments: [String]
+    private let replyFormat: @Sendable (_ text: String, _ client: Int) -> String
+    private let logFormat: @Sendable (_ text: String, _ client: Int) -> String
+
+    public var description: String { name }
+
+    /// The line a client receives after sending `text` as `client-N`.
+    public func reply(to text: String, from client: Int) -> String { replyFormat(text, client) }
+
+    /// The line the server logs when `client-N` sends `text`.
+    public func logLine(for text: String, from client: Int) -> String { logFormat(text, client) }
+
+    public static let stage1 = Stage(
+        name: "Stage1SingleThread", contractArguments: [],
+        replyFormat: { text, _ in text },
+        logFormat: { text, client in "[client-\(client)] \(text)" })
+
+    public static let all: [Stage] = [stage1]
+}
