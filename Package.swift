@@ -11,6 +11,9 @@ let package = Package(
         // The five stages. Each is a complete server; each adds one lesson to the one before.
         .executableTarget(name: "Stage1SingleThread", dependencies: ["Net"]),
 
+        // Talks to any stage: interactively, as a repeating "parrot", or as a load generator.
+        .executableTarget(name: "Client", dependencies: ["Net"]),
+
         // Launches a built stage on port 0 and talks to it; shared by every stage's tests.
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "NetTests", dependencies: ["Net"]),

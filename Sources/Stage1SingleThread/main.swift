@@ -7,12 +7,12 @@ import Net
 
 let options = ServerOptions.parseOrExit(program: "Stage1SingleThread")
 
-// MARK: listen
+// excerpt: listen
 let listener = Listener.openOrExit(host: options.host, port: options.port)
 log("listening on \(listener.address)")
-// MARK: end
+// end excerpt
 
-// MARK: accept-loop
+// excerpt: accept-loop
 var clientCount = 0
 while true {
     let connection: Connection
@@ -29,9 +29,9 @@ while true {
     serve(connection, as: client)
     log("[\(client)] disconnected")
 }
-// MARK: end
+// end excerpt
 
-// MARK: serve
+// excerpt: serve
 /// Echoes every line `client` sends until it closes the connection.
 func serve(_ connection: Connection, as client: String) {
     var reader = LineReader(connection)
@@ -46,4 +46,4 @@ func serve(_ connection: Connection, as client: String) {
         // Reset by the peer, or it stopped reading and went away: it is gone either way.
     }
 }
-// MARK: end
+// end excerpt

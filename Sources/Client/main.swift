@@ -1,0 +1,2 @@
+// The companion client: interactive, repeat and load modes. (Built under its own issue.)
+print("usage: Client [--host H] [--port P]")
