@@ -10,6 +10,8 @@ let package = Package(
 
         // The five stages. Each is a complete server; each adds one lesson to the one before.
         .executableTarget(name: "Stage1SingleThread", dependencies: ["Net"]),
+        .executableTarget(name: "Stage2ThreadPerClient", dependencies: ["Net"]),
+        .executableTarget(name: "Stage3PriorityQueue", dependencies: ["Net"]),
 
         // Talks to any stage: interactively, as a repeating "parrot", or as a load generator.
         .executableTarget(name: "Client", dependencies: ["Net"]),
@@ -19,6 +21,8 @@ let package = Package(
         .testTarget(name: "NetTests", dependencies: ["Net"]),
         .testTarget(name: "ContractTests", dependencies: ["TestSupport"]),
         .testTarget(name: "Stage1Tests", dependencies: ["TestSupport"]),
+        .testTarget(name: "Stage2Tests", dependencies: ["TestSupport"]),
+        .testTarget(name: "Stage3Tests", dependencies: ["TestSupport", "Stage3PriorityQueue"]),
     ],
     swiftLanguageModes: [.v6]
 )

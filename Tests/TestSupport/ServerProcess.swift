@@ -96,6 +96,34 @@ public final class ServerProcess: Sendable {
         try waitForLine(after: index) { $0 == text }.index
     }
 
+    /// How many file descriptors the server has open, from `/proc/PID/fd`.
+    public var openDescriptorCount: Int {
+        (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd").count) ?? -1
+    }
+
+    /// How many threads the server has, from `/proc/PID/task`.
+    public var threadCount: Int {
+        (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task").count) ?? -1
+    }
+
+    /// Waits until `condition` holds, checking it every few milliseconds, or fails at the deadline
+    /// with `what` and the last value seen. For states the server announces nowhere, such as how
+    /// many descriptors it holds once a thread has ended.
+    public func waitUntil<Value: Equatable>(
+        _ what: String, timeout: Duration = defaultTimeout, _ value: () -> Value,
+        equals expected: Value
+    ) throws {
+        let deadline = ContinuousClock.now + timeout
+        var last = value()
+        while last != expected {
+            guard ContinuousClock.now < deadline else {
+                throw TestFailure("\(what): expected \(expected), still \(last) after \(timeout)")
+            }
+            usleep(5_000)
+            last = value()
+        }
+    }
+
     /// Sends a signal, such as `SIGINT`.
     public func signal(_ number: Int32) {
         kill(process.processIdentifier, number)

@@ -21,5 +21,15 @@ public struct Stage: Sendable, CustomStringConvertible {
         replyFormat: { text, _ in text },
         logFormat: { text, client in "[client-\(client)] \(text)" })
 
-    public static let all: [Stage] = [stage1]
+    public static let stage2 = Stage(
+        name: "Stage2ThreadPerClient", contractArguments: [],
+        replyFormat: { text, client in "[client-\(client)] \(text)" },
+        logFormat: { text, client in "[client-\(client)] \(text)" })
+
+    public static let stage3 = Stage(
+        name: "Stage3PriorityQueue", contractArguments: [],
+        replyFormat: { text, _ in "Received: \(text)" },
+        logFormat: { text, client in "[client-\(client)] [normal] \(text)" })
+
+    public static let all: [Stage] = [stage1, stage2, stage3]
 }

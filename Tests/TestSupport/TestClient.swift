@@ -25,6 +25,11 @@ public final class TestClient {
             Glibc.close(descriptor)
             throw TestFailure("connect to port \(port): \(String(cString: strerror(code)))")
         }
+        // A send that cannot finish (the server stopped reading) fails the test instead of
+        // hanging it.
+        var timeout = timeval(tv_sec: Int(defaultTimeout.components.seconds), tv_usec: 0)
+        setsockopt(
+            descriptor, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
     }
 
     deinit { close() }
@@ -56,6 +61,30 @@ public final class TestClient {
             guard result > 0 else { throw TestFailure("send: \(String(cString: strerror(errno)))") }
             sent += result
         }
+    }
+
+    /// Sends `line` over and over without reading anything back, until the server stops taking
+    /// it (its buffers, and ours, are full because it is blocked sending to us) or `limit` bytes.
+    /// Returns how many bytes were sent.
+    @discardableResult
+    public func flood(_ line: String, limit: Int = 16 << 20) -> Int {
+        let chunk = Array(String(repeating: line + "\n", count: 512).utf8)
+        var total = 0
+        while total < limit {
+            let result = chunk.withUnsafeBytes {
+                Glibc.send(
+                    descriptor, $0.baseAddress!, $0.count, Int32(MSG_NOSIGNAL | MSG_DONTWAIT))
+            }
+            if result > 0 {
+                total += result
+                continue
+            }
+            guard errno == EAGAIN else { break }
+            // Full for now: wait a little for room. If none comes, the server has stopped reading.
+            var writable = pollfd(fd: descriptor, events: Int16(POLLOUT), revents: 0)
+            if poll(&writable, 1, 200) <= 0 { break }
+        }
+        return total
     }
 
     /// The next line the server sent, without its newline.

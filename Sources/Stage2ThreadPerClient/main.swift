@@ -1,0 +1,57 @@
+// Stage 2: a thread per client, a shared registry, and broadcast chat.
+//
+// The main thread only accepts. Each client gets a thread of its own that blocks in `recv` for
+// that client alone, so one quiet client no longer holds up everyone else. Every line a client
+// sends goes to every connected client, the sender included, through a registry that all the
+// threads share and a mutex guards.
+import Foundation
+import Net
+
+let options = ServerOptions.parseOrExit(program: "Stage2ThreadPerClient")
+
+// excerpt: listen
+let listener = Listener.openOrExit(host: options.host, port: options.port)
+log("listening on \(listener.address)")
+// end excerpt
+
+let registry = ClientRegistry()
+
+// excerpt: accept-loop
+var clientCount = 0
+while true {
+    let connection: Connection
+    do {
+        connection = try listener.accept()
+    } catch {
+        log("accept failed: \(error)")
+        continue
+    }
+    let client = "client-\(clientCount)"
+    clientCount += 1
+    log("[\(client)] connected from \(connection.peer)")
+    // Registered before its thread starts, so its first line's broadcast already reaches it.
+    registry.add(connection, as: client)
+    Thread { [registry] in
+        serve(connection, as: client, in: registry)
+        registry.remove(client)
+        log("[\(client)] disconnected")
+    }.start()
+}
+// end excerpt
+
+// excerpt: serve
+/// Reads `client`'s lines on its own thread and broadcasts each one to everyone connected.
+func serve(_ connection: Connection, as client: String, in registry: ClientRegistry) {
+    var reader = LineReader(connection)
+    do {
+        while let line = try reader.readLine() {
+            log("[\(client)] \(printable(line))")
+            registry.broadcast(Array("[\(client)] ".utf8) + line + [UInt8(ascii: "\n")])
+        }
+    } catch LineReader.Failure.lineTooLong {
+        try? connection.sendLine("ERR line too long (max \(LineFramer.maxLineLength) bytes)")
+    } catch {
+        // Reset by the peer, or it stopped reading and went away: it is gone either way.
+    }
+}
+// end excerpt

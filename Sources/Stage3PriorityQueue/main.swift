@@ -1,0 +1,72 @@
+// Stage 3: a locked priority queue between the client threads and one consumer thread.
+//
+// Client threads no longer answer for themselves. Each turns a line into a message and pushes it
+// into one shared queue; a single consumer thread takes the most urgent message first, does the
+// work, and sends the sender an ACK. A line starting `/urgent ` jumps ahead of the normal ones.
+import Foundation
+import Net
+
+let options = ServerOptions.parseOrExit(program: "Stage3PriorityQueue", accepting: [.workDelay])
+
+// excerpt: listen
+let listener = Listener.openOrExit(host: options.host, port: options.port)
+log("listening on \(listener.address)")
+// end excerpt
+
+let queue = MessageQueue()
+
+// excerpt: consumer
+// The one consumer: it alone does the work, so messages are handled one at a time in priority
+// order, however many clients push at once.
+Thread { [queue, workDelay = options.workDelay] in
+    while true {
+        let message = queue.pop()
+        if workDelay > 0 { Thread.sleep(forTimeInterval: workDelay) }
+        log("[\(message.client)] [\(message.priority)] \(printable(message.text))")
+        // The sender may have gone meanwhile: then the send fails, the ACK is dropped, and the
+        // consumer goes on with the next message.
+        try? message.connection.sendAll(
+            Array("Received: ".utf8) + message.text + [UInt8(ascii: "\n")])
+    }
+}.start()
+// end excerpt
+
+// excerpt: accept-loop
+var clientCount = 0
+while true {
+    let connection: Connection
+    do {
+        connection = try listener.accept()
+    } catch {
+        log("accept failed: \(error)")
+        continue
+    }
+    let client = "client-\(clientCount)"
+    clientCount += 1
+    log("[\(client)] connected from \(connection.peer)")
+    Thread { [queue] in
+        serve(connection, as: client, into: queue)
+        log("[\(client)] disconnected")
+    }.start()
+}
+// end excerpt
+
+// excerpt: serve
+/// Reads `client`'s lines on its own thread and queues each one for the consumer.
+///
+/// Each message keeps a reference to the connection, so the socket stays open until the
+/// consumer has sent the last ACK, even when the client has already half-closed its side.
+func serve(_ connection: Connection, as client: String, into queue: MessageQueue) {
+    var reader = LineReader(connection)
+    do {
+        while let line = try reader.readLine() {
+            let (priority, text) = Priority.parse(line)
+            queue.push(client: client, connection: connection, priority: priority, text: text)
+        }
+    } catch LineReader.Failure.lineTooLong {
+        try? connection.sendLine("ERR line too long (max \(LineFramer.maxLineLength) bytes)")
+    } catch {
+        // Reset by the peer, or it stopped reading and went away: it is gone either way.
+    }
+}
+// end excerpt

@@ -1,0 +1,86 @@
+import TestSupport
+import Testing
+
+/// What Stage 2 adds: clients served at the same time, a registry, and broadcast.
+@Suite struct Stage2Tests {
+    let stage = Stage.stage2
+
+    /// Opens `count` clients and waits until the server has logged each one as connected.
+    func connect(_ count: Int, to server: ServerProcess) throws -> [TestClient] {
+        var clients: [TestClient] = []
+        var seen = 0
+        for number in 0..<count {
+            clients.append(try TestClient(port: server.port))
+            seen = try server.waitForLine(after: seen) {
+                $0.hasPrefix("[client-\(number)] connected from ")
+            }.index
+        }
+        return clients
+    }
+
+    /// A sequential server would hang here: the last client to connect speaks first.
+    @Test func clientsAreServedAtTheSameTimeInAnyOrder() throws {
+        try withServer(stage.name) { server in
+            let clients = try connect(4, to: server)
+            for (number, client) in clients.enumerated().reversed() {
+                try client.send("from \(number)")
+                for other in clients {
+                    #expect(try other.readLine() == "[client-\(number)] from \(number)")
+                }
+            }
+        }
+    }
+
+    @Test func everyLineReachesEveryClientExactlyOnce() throws {
+        try withServer(stage.name) { server in
+            let clients = try connect(3, to: server)
+            for (number, client) in clients.enumerated() { try client.send("hi from \(number)") }
+            let expected = Set((0..<3).map { "[client-\($0)] hi from \($0)" })
+            for client in clients {
+                #expect(Set(try client.readLines(3)) == expected)
+            }
+            // A marker sent after everything above must be the very next line everywhere:
+            // nothing was delivered twice.
+            try clients[0].send("marker")
+            for client in clients {
+                #expect(try client.readLine() == "[client-0] marker")
+                #expect(!client.hasPendingData)
+            }
+        }
+    }
+
+    @Test func departedClientsLeaveTheRegistryAndReleaseTheirSockets() throws {
+        try withServer(stage.name) { server in
+            let listener = try TestClient(port: server.port)
+            var seen = try server.waitForLine { $0.hasPrefix("[client-0] connected") }.index
+            let baseline = server.openDescriptorCount
+            for number in 1...50 {
+                let visitor = try TestClient(port: server.port)
+                try visitor.send("visit \(number)")
+                #expect(try visitor.readLine() == "[client-\(number)] visit \(number)")
+                visitor.close()
+                seen = try server.waitForLine("[client-\(number)] disconnected", after: seen)
+            }
+            // Every visitor's socket is closed again: the registry held on to none of them.
+            try server.waitUntil(
+                "open descriptors", { server.openDescriptorCount }, equals: baseline)
+            // The one who stayed got each visit once, and nothing from a departed client after.
+            let visits = try listener.readLines(50)
+            #expect(visits == (1...50).map { "[client-\($0)] visit \($0)" })
+            try listener.send("bye")
+            #expect(try listener.readLine() == "[client-0] bye")
+            #expect(!server.errorLines.contains { !$0.isEmpty })
+        }
+    }
+
+    @Test func aHundredClientsAtOnce() throws {
+        try withServer(stage.name) { server in
+            let clients = try connect(100, to: server)
+            for (number, client) in clients.enumerated() { try client.send("n\(number)") }
+            let expected = Set((0..<100).map { "[client-\($0)] n\($0)" })
+            for client in clients {
+                #expect(Set(try client.readLines(100)) == expected)
+            }
+        }
+    }
+}

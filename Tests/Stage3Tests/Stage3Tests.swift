@@ -1,0 +1,85 @@
+import TestSupport
+import Testing
+
+/// What Stage 3 adds: a priority queue, one consumer, and an ACK to the sender.
+@Suite struct Stage3Tests {
+    let stage = Stage.stage3
+
+    @Test func eachLineGetsAnAckAndIsLoggedWithItsPriority() throws {
+        try withServer(stage.name) { server in
+            let client = try TestClient(port: server.port)
+            let cases = [
+                ("hello", "normal", "hello"), ("/urgent fire", "urgent", "fire"),
+                ("/low later", "low", "later"), ("/urgentx", "normal", "/urgentx"),
+            ]
+            var seen = 0
+            for (line, priority, text) in cases {
+                try client.send(line)
+                #expect(try client.readLine() == "Received: \(text)")
+                seen = try server.waitForLine("[client-0] [\(priority)] \(text)", after: seen)
+            }
+        }
+    }
+
+    @Test func anUrgentLineOvertakesTheQueuedNormalOnes() throws {
+        try withServer(stage.name, ["--work-delay", "0.2"]) { server in
+            let client = try TestClient(port: server.port)
+            // One write: all six are queued while the consumer works on the first.
+            try client.send(bytes: Array("n1\nn2\nn3\nn4\nn5\n/urgent u\n".utf8))
+            let acks = try client.readLines(6).map {
+                $0.replacingOccurrences(of: "Received: ", with: "")
+            }
+            // The consumer may have taken n1 before u arrived, never anything later than n1.
+            #expect(
+                acks == ["n1", "u", "n2", "n3", "n4", "n5"]
+                    || acks == ["u", "n1", "n2", "n3", "n4", "n5"])
+            try server.waitForLine("[client-0] [urgent] u")
+        }
+    }
+
+    @Test func aHalfClosedClientStillGetsEveryAck() throws {
+        try withServer(stage.name, ["--work-delay", "0.05"]) { server in
+            let client = try TestClient(port: server.port)
+            try client.send(bytes: Array("one\ntwo\nthree\n".utf8))
+            client.shutdownWrite()
+            // The server sees end of file long before the consumer is done with the three.
+            try server.waitForLine("[client-0] disconnected")
+            #expect(
+                try client.readUntilClosed() == [
+                    "Received: one", "Received: two", "Received: three",
+                ])
+        }
+    }
+
+    @Test func aClientThatVanishedCostsNothing() throws {
+        try withServer(stage.name, ["--work-delay", "0.02"]) { server in
+            let vanishing = try TestClient(port: server.port)
+            try vanishing.send(bytes: Array(String(repeating: "gone\n", count: 20).utf8))
+            vanishing.reset()
+            let stayer = try TestClient(port: server.port)
+            try stayer.send("still here")
+            #expect(try stayer.readLine() == "Received: still here")
+        }
+    }
+
+    @Test func fiftyClientsTimesAHundredMessagesEachAckExactlyOnce() throws {
+        try withServer(stage.name) { server in
+            let clients = try (0..<50).map { _ in try TestClient(port: server.port) }
+            for (number, client) in clients.enumerated() {
+                let lines = (0..<100).map { "c\(number)-m\($0)\n" }.joined()
+                try client.send(bytes: Array(lines.utf8))
+            }
+            for (number, client) in clients.enumerated() {
+                // All normal priority: each client's ACKs come back in the order it sent them.
+                #expect(
+                    try client.readLines(100) == (0..<100).map { "Received: c\(number)-m\($0)" })
+            }
+            // One more round trip each proves nothing extra was on its way.
+            for client in clients {
+                try client.send("end")
+                #expect(try client.readLine() == "Received: end")
+                #expect(!client.hasPendingData)
+            }
+        }
+    }
+}
