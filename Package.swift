@@ -12,6 +12,7 @@ let package = Package(
         .executableTarget(name: "Stage1SingleThread", dependencies: ["Net"]),
         .executableTarget(name: "Stage2ThreadPerClient", dependencies: ["Net"]),
         .executableTarget(name: "Stage3PriorityQueue", dependencies: ["Net"]),
+        .executableTarget(name: "Stage4NonBlocking", dependencies: ["Net"]),
 
         // Talks to any stage: interactively, as a repeating "parrot", or as a load generator.
         .executableTarget(name: "Client", dependencies: ["Net"]),
@@ -23,6 +24,7 @@ let package = Package(
         .testTarget(name: "Stage1Tests", dependencies: ["TestSupport"]),
         .testTarget(name: "Stage2Tests", dependencies: ["TestSupport"]),
         .testTarget(name: "Stage3Tests", dependencies: ["TestSupport", "Stage3PriorityQueue"]),
+        .testTarget(name: "Stage4Tests", dependencies: ["TestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

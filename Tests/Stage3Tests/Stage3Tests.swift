@@ -1,12 +1,12 @@
 import TestSupport
 import Testing
 
-/// What Stage 3 adds: a priority queue, one consumer, and an ACK to the sender.
+/// What Stage 3 adds: a priority queue, one consumer, and an ACK to the sender. The later stages
+/// keep all of it, so every test here runs against them too.
 @Suite struct Stage3Tests {
-    let stage = Stage.stage3
-
-    @Test func eachLineGetsAnAckAndIsLoggedWithItsPriority() throws {
-        try withServer(stage.name) { server in
+    @Test(arguments: Stage.queueing)
+    func eachLineGetsAnAckAndIsLoggedWithItsPriority(stage: Stage) throws {
+        try withServer(stage.name, stage.contractArguments) { server in
             let client = try TestClient(port: server.port)
             let cases = [
                 ("hello", "normal", "hello"), ("/urgent fire", "urgent", "fire"),
@@ -21,8 +21,9 @@ import Testing
         }
     }
 
-    @Test func anUrgentLineOvertakesTheQueuedNormalOnes() throws {
-        try withServer(stage.name, ["--work-delay", "0.2"]) { server in
+    @Test(arguments: Stage.queueing)
+    func anUrgentLineOvertakesTheQueuedNormalOnes(stage: Stage) throws {
+        try withServer(stage.name, stage.contractArguments + ["--work-delay", "0.2"]) { server in
             let client = try TestClient(port: server.port)
             // One write: all six are queued while the consumer works on the first.
             try client.send(bytes: Array("n1\nn2\nn3\nn4\nn5\n/urgent u\n".utf8))
@@ -37,8 +38,9 @@ import Testing
         }
     }
 
-    @Test func aHalfClosedClientStillGetsEveryAck() throws {
-        try withServer(stage.name, ["--work-delay", "0.05"]) { server in
+    @Test(arguments: Stage.queueing)
+    func aHalfClosedClientStillGetsEveryAck(stage: Stage) throws {
+        try withServer(stage.name, stage.contractArguments + ["--work-delay", "0.05"]) { server in
             let client = try TestClient(port: server.port)
             try client.send(bytes: Array("one\ntwo\nthree\n".utf8))
             client.shutdownWrite()
@@ -51,8 +53,9 @@ import Testing
         }
     }
 
-    @Test func aClientThatVanishedCostsNothing() throws {
-        try withServer(stage.name, ["--work-delay", "0.02"]) { server in
+    @Test(arguments: Stage.queueing)
+    func aClientThatVanishedCostsNothing(stage: Stage) throws {
+        try withServer(stage.name, stage.contractArguments + ["--work-delay", "0.02"]) { server in
             let vanishing = try TestClient(port: server.port)
             try vanishing.send(bytes: Array(String(repeating: "gone\n", count: 20).utf8))
             vanishing.reset()
@@ -62,8 +65,9 @@ import Testing
         }
     }
 
-    @Test func fiftyClientsTimesAHundredMessagesEachAckExactlyOnce() throws {
-        try withServer(stage.name) { server in
+    @Test(arguments: Stage.queueing)
+    func fiftyClientsTimesAHundredMessagesEachAckExactlyOnce(stage: Stage) throws {
+        try withServer(stage.name, stage.contractArguments) { server in
             let clients = try (0..<50).map { _ in try TestClient(port: server.port) }
             for (number, client) in clients.enumerated() {
                 let lines = (0..<100).map { "c\(number)-m\($0)\n" }.joined()

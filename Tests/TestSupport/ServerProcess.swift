@@ -253,8 +253,11 @@ final class OutputLog: @unchecked Sendable {
                 checked += 1
             }
             if ended || !changed.wait(until: deadline) {
+                // The last lines say most about what happened instead; a flood of lines would
+                // bury the message.
                 throw TestFailure(
-                    "no such line after line \(start) within \(timeout); saw: \(collected)")
+                    "no such line after line \(start) within \(timeout); the last lines were: "
+                        + "\(collected.suffix(20)) (\(collected.count) in all)")
             }
         }
     }

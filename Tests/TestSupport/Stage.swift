@@ -31,5 +31,12 @@ public struct Stage: Sendable, CustomStringConvertible {
         replyFormat: { text, _ in "Received: \(text)" },
         logFormat: { text, client in "[client-\(client)] [normal] \(text)" })
 
-    public static let all: [Stage] = [stage1, stage2, stage3]
+    public static let stage4 = Stage(
+        name: "Stage4NonBlocking", contractArguments: ["--max-clients", "200"],
+        replyFormat: stage3.replyFormat, logFormat: stage3.logFormat)
+
+    public static let all: [Stage] = [stage1, stage2, stage3, stage4]
+
+    /// The stages that queue messages and ACK them (Stage 3 and every stage after it).
+    public static let queueing: [Stage] = [stage3, stage4]
 }

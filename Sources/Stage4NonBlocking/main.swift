@@ -1,0 +1,131 @@
+// Stage 4: a non-blocking accept loop, timeouts, and a limit on connections.
+//
+// Stage 3 trusted every client: to send lines, to read its ACKs, and not to come in thousands.
+// Here the listening socket is non-blocking and the accept loop sleeps in `poll` until a client
+// is waiting; a client that does not finish a line in time, or does not read its ACKs, is
+// disconnected; and beyond `--max-clients` a new client is turned away with a reason.
+import Foundation
+import Glibc
+import Net
+
+let options = ServerOptions.parseOrExit(
+    program: "Stage4NonBlocking", accepting: [.workDelay, .maxClients, .idleTimeout])
+
+// excerpt: listen
+let listener = Listener.openOrExit(host: options.host, port: options.port)
+do {
+    // `accept` on a non-blocking socket returns at once with EAGAIN when nobody is waiting.
+    try listener.setNonBlocking()
+} catch {
+    exitWithError(error)
+}
+log("listening on \(listener.address)")
+// end excerpt
+
+let queue = MessageQueue()
+let slots = ClientSlots(limit: options.maxClients)
+/// How long one `send` may wait for a client to make room by reading. An ACK is a few bytes;
+/// a client whose buffers stay full this long is not reading at all.
+let sendTimeout = 1.0
+
+// excerpt: consumer
+// The one consumer: it alone does the work, so messages are handled one at a time in priority
+// order, however many clients push at once.
+Thread { [queue, workDelay = options.workDelay] in
+    while true {
+        let message = queue.pop()
+        if workDelay > 0 { Thread.sleep(forTimeInterval: workDelay) }
+        log("[\(message.client)] [\(message.priority)] \(printable(message.text))")
+        do {
+            try message.connection.sendAll(
+                Array("Received: ".utf8) + message.text + [UInt8(ascii: "\n")])
+        } catch let error as SocketError where error.wouldBlock {
+            // The send timeout expired: this client has stopped reading. Waiting longer would
+            // stall every other client's ACKs behind it, so it is disconnected instead.
+            log("[\(message.client)] send timed out")
+            message.connection.shutdown()
+        } catch {
+            // The sender has gone: the ACK is dropped, and the consumer goes on.
+        }
+    }
+}.start()
+// end excerpt
+
+// excerpt: accept-loop
+var clientCount = 0
+while true {
+    guard waitForClient(on: listener, milliseconds: 1000) else { continue }
+    let connection: Connection
+    do {
+        connection = try listener.accept()
+    } catch  where error.wouldBlock {
+        continue  // The client gave up between `poll` and `accept`: nobody is waiting after all.
+    } catch {
+        log("accept failed: \(error)")
+        continue
+    }
+    let client = "client-\(clientCount)"
+    clientCount += 1
+    guard slots.take() else {
+        log("[\(client)] rejected: server full")
+        try? connection.sendLine("ERR server full (max \(options.maxClients) clients)")
+        continue  // The last reference goes here, and the socket is closed.
+    }
+    log("[\(client)] connected from \(connection.peer)")
+    Thread { [queue, slots, idleTimeout = options.idleTimeout] in
+        serve(
+            connection, as: client, into: queue, idleTimeout: idleTimeout, sendTimeout: sendTimeout)
+        slots.release()
+        log("[\(client)] disconnected")
+    }.start()
+}
+// end excerpt
+
+// excerpt: poll
+/// Sleeps until a client is waiting to be accepted, or `milliseconds` have passed. Returns true
+/// when `accept` has something to take.
+///
+/// Without this wait, a loop around a non-blocking `accept` would ask "anyone there?" millions
+/// of times a second and burn a whole core doing nothing. `poll` lets the kernel wake us.
+/// The corresponding C function is `poll`.
+func waitForClient(on listener: borrowing Listener, milliseconds: Int32) -> Bool {
+    var waiting = pollfd(fd: listener.descriptor, events: Int16(POLLIN), revents: 0)
+    let ready = poll(&waiting, 1, milliseconds)
+    // 0 is the timeout; -1 with EINTR is a signal. Either way: nobody yet, go round again.
+    return ready > 0
+}
+// end excerpt
+
+// excerpt: serve
+/// Reads `client`'s lines on its own thread and queues each one for the consumer.
+///
+/// Each line must be complete within `idleTimeout` seconds of the previous one (or of
+/// connecting). A client that trickles a byte at a time cannot stretch that: the deadline is
+/// for the whole line, not for each `recv`.
+func serve(
+    _ connection: Connection, as client: String, into queue: MessageQueue,
+    idleTimeout: Double, sendTimeout: Double
+) {
+    var reader = LineReader(connection)
+    do {
+        // A client that stops reading its ACKs makes `send` wait at most this long.
+        try connection.setSendTimeout(sendTimeout)
+        while let line = try reader.readLine(deadline: .now + .seconds(idleTimeout)) {
+            let (priority, text) = Priority.parse(line)
+            queue.push(client: client, connection: connection, priority: priority, text: text)
+        }
+    } catch LineReader.Failure.lineTooLong {
+        try? connection.sendLine("ERR line too long (max \(LineFramer.maxLineLength) bytes)")
+    } catch LineReader.Failure.timedOut {
+        log("[\(client)] idle timeout")
+        try? connection.sendLine("ERR idle timeout (\(formatSeconds(idleTimeout))s)")
+    } catch {
+        // Reset by the peer, or it stopped reading and went away: it is gone either way.
+    }
+}
+// end excerpt
+
+/// `5` for 5.0, `0.25` for 0.25: seconds as a person would write them.
+func formatSeconds(_ seconds: Double) -> String {
+    seconds == seconds.rounded() ? String(Int(seconds)) : String(seconds)
+}
