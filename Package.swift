@@ -13,6 +13,7 @@ let package = Package(
         .executableTarget(name: "Stage2ThreadPerClient", dependencies: ["Net"]),
         .executableTarget(name: "Stage3PriorityQueue", dependencies: ["Net"]),
         .executableTarget(name: "Stage4NonBlocking", dependencies: ["Net"]),
+        .executableTarget(name: "Stage5Shutdown", dependencies: ["Net"]),
 
         // Talks to any stage: interactively, as a repeating "parrot", or as a load generator.
         .executableTarget(name: "Client", dependencies: ["Net"]),
@@ -25,6 +26,7 @@ let package = Package(
         .testTarget(name: "Stage2Tests", dependencies: ["TestSupport"]),
         .testTarget(name: "Stage3Tests", dependencies: ["TestSupport", "Stage3PriorityQueue"]),
         .testTarget(name: "Stage4Tests", dependencies: ["TestSupport"]),
+        .testTarget(name: "Stage5Tests", dependencies: ["TestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

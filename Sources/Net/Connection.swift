@@ -62,6 +62,12 @@ public final class Connection: Sendable {
         _ = Glibc.shutdown(descriptor, Int32(SHUT_RDWR))
     }
 
+    /// Ends only our reading side: a thread blocked in `receive` wakes with end of file, and
+    /// sending still works.
+    public func shutdownRead() {
+        _ = Glibc.shutdown(descriptor, Int32(SHUT_RD))
+    }
+
     /// Ends only our sending side: the peer reads end of file, and may still send to us.
     public func shutdownWrite() {
         _ = Glibc.shutdown(descriptor, Int32(SHUT_WR))

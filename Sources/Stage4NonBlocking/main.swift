@@ -59,7 +59,8 @@ while true {
     do {
         connection = try listener.accept()
     } catch  where error.wouldBlock {
-        continue  // The client gave up between `poll` and `accept`: nobody is waiting after all.
+        // The client gave up between `poll` and `accept`: nobody is waiting after all.
+        continue
     } catch {
         log("accept failed: \(error)")
         continue

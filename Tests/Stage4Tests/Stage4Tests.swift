@@ -3,10 +3,8 @@ import TestSupport
 import Testing
 
 /// What Stage 4 adds: `poll` before a non-blocking accept, a connection limit, idle and send
-/// timeouts.
+/// timeouts. Stage 5 keeps all of it, so every test here runs against it too.
 @Suite struct Stage4Tests {
-    let stage = Stage.stage4
-
     /// CPU time the process has used so far, in clock ticks, from `/proc/PID/stat`.
     func cpuTicks(of pid: Int32) throws -> Int {
         let stat = try String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)
@@ -17,7 +15,8 @@ import Testing
 
     /// A loop around a non-blocking accept without `poll` spins a whole core: about 100 ticks a
     /// second. Waiting in `poll`, an idle server uses next to none.
-    @Test func anIdleServerDoesNotSpin() throws {
+    @Test(arguments: Stage.guarded)
+    func anIdleServerDoesNotSpin(stage: Stage) throws {
         try withServer(stage.name) { server in
             let before = try cpuTicks(of: server.pid)
             let window = ContinuousClock.now + .milliseconds(1500)
@@ -32,7 +31,8 @@ import Testing
         }
     }
 
-    @Test func beyondTheLimitANewClientIsTurnedAwayAndFreedSlotsAreReusedAtOnce() throws {
+    @Test(arguments: Stage.guarded)
+    func beyondTheLimitANewClientIsTurnedAwayAndFreedSlotsAreReusedAtOnce(stage: Stage) throws {
         try withServer(stage.name, ["--max-clients", "2"]) { server in
             let first = try TestClient(port: server.port)
             try first.send("one")
@@ -57,7 +57,8 @@ import Testing
         }
     }
 
-    @Test func aSilentClientIsDisconnectedAfterTheIdleTimeoutAndItsSlotFreed() throws {
+    @Test(arguments: Stage.guarded)
+    func aSilentClientIsDisconnectedAfterTheIdleTimeoutAndItsSlotFreed(stage: Stage) throws {
         try withServer(stage.name, ["--idle-timeout", "0.3", "--max-clients", "1"]) { server in
             let silent = try TestClient(port: server.port)
             #expect(try silent.readUntilClosed() == ["ERR idle timeout (0.3s)"])
@@ -69,7 +70,8 @@ import Testing
         }
     }
 
-    @Test func theTimeoutCountsFromTheLastLineNotTheLastByte() throws {
+    @Test(arguments: Stage.guarded)
+    func theTimeoutCountsFromTheLastLineNotTheLastByte(stage: Stage) throws {
         try withServer(stage.name, ["--idle-timeout", "0.5"]) { server in
             let client = try TestClient(port: server.port)
             try client.send("a full line")
@@ -89,7 +91,8 @@ import Testing
         }
     }
 
-    @Test func aClientThatNeverReadsIsCutOffAndOthersKeepGettingAcks() throws {
+    @Test(arguments: Stage.guarded)
+    func aClientThatNeverReadsIsCutOffAndOthersKeepGettingAcks(stage: Stage) throws {
         try withServer(stage.name) { server in
             let listener = try TestClient(port: server.port)
             try server.waitForLine { $0.hasPrefix("[client-0] connected") }
@@ -110,13 +113,15 @@ import Testing
         }
     }
 
-    @Test(arguments: [
-        ["--max-clients", "0"], ["--max-clients", "x"], ["--idle-timeout", "0"],
-        ["--idle-timeout", "-2"], ["--work-delay", "soon"],
-    ])
-    func badValuesForTheNewOptionsExit64(arguments: [String]) throws {
-        let run = try runToExit(stage.name, arguments)
-        #expect(run.status == 64)
-        #expect(run.stderr.hasPrefix("error: bad value"))
+    @Test(arguments: Stage.guarded)
+    func badValuesForTheNewOptionsExit64(stage: Stage) throws {
+        for arguments in [
+            ["--max-clients", "0"], ["--max-clients", "x"], ["--idle-timeout", "0"],
+            ["--idle-timeout", "-2"], ["--work-delay", "soon"],
+        ] {
+            let run = try runToExit(stage.name, arguments)
+            #expect(run.status == 64)
+            #expect(run.stderr.hasPrefix("error: bad value"))
+        }
     }
 }

@@ -35,8 +35,15 @@ public struct Stage: Sendable, CustomStringConvertible {
         name: "Stage4NonBlocking", contractArguments: ["--max-clients", "200"],
         replyFormat: stage3.replyFormat, logFormat: stage3.logFormat)
 
-    public static let all: [Stage] = [stage1, stage2, stage3, stage4]
+    public static let stage5 = Stage(
+        name: "Stage5Shutdown", contractArguments: ["--max-clients", "200"],
+        replyFormat: stage3.replyFormat, logFormat: stage3.logFormat)
+
+    public static let all: [Stage] = [stage1, stage2, stage3, stage4, stage5]
 
     /// The stages that queue messages and ACK them (Stage 3 and every stage after it).
-    public static let queueing: [Stage] = [stage3, stage4]
+    public static let queueing: [Stage] = [stage3, stage4, stage5]
+
+    /// The stages with timeouts and a connection limit (Stage 4 and after).
+    public static let guarded: [Stage] = [stage4, stage5]
 }

@@ -1,0 +1,38 @@
+import Net
+import Synchronization
+
+// excerpt: slots
+/// The clients connected now, counted against `--max-clients`.
+///
+/// The accept loop takes a slot before serving a client; the client's thread gives it back when
+/// the client leaves, so the next client can have it at once. Taking is check-and-insert in
+/// one step under the lock: two threads can never both take the last slot. The shutdown needs
+/// the connections themselves, to stop reading from them and to say `Quit`, so each slot holds
+/// its client's connection.
+final class ClientSlots: Sendable {
+    let limit: Int
+    private let connected = Mutex<[String: Connection]>([:])
+
+    init(limit: Int) {
+        self.limit = limit
+    }
+
+    /// Takes a slot for `client`, or returns false when all `limit` are in use.
+    func take(for client: String, _ connection: Connection) -> Bool {
+        connected.withLock { table in
+            guard table.count < limit else { return false }
+            table[client] = connection
+            return true
+        }
+    }
+
+    func release(_ client: String) {
+        _ = connected.withLock { $0.removeValue(forKey: client) }
+    }
+
+    /// The connections of every client connected at this moment.
+    var connections: [Connection] {
+        connected.withLock { Array($0.values) }
+    }
+}
+// end excerpt

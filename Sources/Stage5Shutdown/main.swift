@@ -1,0 +1,189 @@
+// Stage 5: a graceful shutdown, started by a signal.
+//
+// Until now Ctrl-C killed the server wherever it was: lines read but not yet handled were lost
+// with their ACKs. Here SIGINT and SIGTERM only write a byte into a pipe that the accept loop
+// polls beside the listener. The loop then stops accepting, the client threads stop reading,
+// the consumer finishes every message already read, every client gets `Quit`, every thread is
+// joined, and the process exits 0.
+import Foundation
+import Glibc
+import Net
+
+let options = ServerOptions.parseOrExit(
+    program: "Stage5Shutdown", accepting: [.workDelay, .maxClients, .idleTimeout])
+
+// excerpt: signals
+// First thing: from here on, SIGINT and SIGTERM no longer kill the process; they wake the loop.
+let shutdownSignal = ShutdownSignal.install()
+// end excerpt
+
+let queue = MessageQueue()
+let slots = ClientSlots(limit: options.maxClients)
+/// How long one `send` may wait for a client to make room by reading. An ACK is a few bytes;
+/// a client whose buffers stay full this long is not reading at all.
+let sendTimeout = 1.0
+/// Every client thread enters this group when it starts and leaves it when it ends; waiting on
+/// the group is joining them all.
+let clientThreads = DispatchGroup()
+let consumerFinished = DispatchSemaphore(value: 0)
+
+// excerpt: consumer
+// The one consumer: it alone does the work, so messages are handled one at a time in priority
+// order, however many clients push at once. It ends when the queue is closed and empty.
+Thread { [queue, workDelay = options.workDelay] in
+    while let message = queue.pop() {
+        if workDelay > 0 { Thread.sleep(forTimeInterval: workDelay) }
+        log("[\(message.client)] [\(message.priority)] \(printable(message.text))")
+        do {
+            try message.connection.sendAll(
+                Array("Received: ".utf8) + message.text + [UInt8(ascii: "\n")])
+        } catch let error as SocketError where error.wouldBlock {
+            // The send timeout expired: this client has stopped reading. Waiting longer would
+            // stall every other client's ACKs behind it, so it is disconnected instead.
+            log("[\(message.client)] send timed out")
+            message.connection.shutdown()
+        } catch {
+            // The sender has gone: the ACK is dropped, and the consumer goes on.
+        }
+    }
+    consumerFinished.signal()
+}.start()
+// end excerpt
+
+let clientsServed = acceptClients(
+    on: Listener.openOrExit(host: options.host, port: options.port), until: shutdownSignal)
+
+// excerpt: shutdown
+// The listener is closed: new clients are refused. Stop reading: each client thread's `recv`
+// now returns end of file, so every thread finishes the lines it has and ends.
+let stillConnected = slots.connections
+for connection in stillConnected { connection.shutdownRead() }
+clientThreads.wait()
+// No thread can push any more. Closing the queue lets the consumer finish what is in it, ACKs
+// included, and then end.
+queue.close()
+consumerFinished.wait()
+for connection in stillConnected {
+    try? connection.sendLine("Quit")
+    connection.shutdown()
+}
+log("shutdown complete: \(clientsServed) clients served, \(queue.poppedCount) messages processed")
+// end excerpt
+
+// excerpt: accept-loop
+/// Accepts clients until a shutdown signal arrives, and returns how many it served.
+///
+/// The listener is `consuming`: this function owns it, and when it returns the listener's life
+/// ends and its socket is closed. From that moment, a client trying to connect is refused.
+func acceptClients(on listener: consuming Listener, until shutdown: borrowing ShutdownSignal) -> Int
+{
+    do {
+        // `accept` on a non-blocking socket returns at once with EAGAIN when nobody is waiting.
+        try listener.setNonBlocking()
+    } catch {
+        exitWithError(error)
+    }
+    log("listening on \(listener.address)")
+    var clientCount = 0
+    while true {
+        switch waitForClient(on: listener, orShutdown: shutdown, milliseconds: 1000) {
+        case .timeout: continue
+        case .shutdown:
+            _ = consume listener
+            log("shutting down")
+            return clientCount
+        case .client: break
+        }
+        let connection: Connection
+        do {
+            connection = try listener.accept()
+        } catch  where error.wouldBlock {
+            // The client gave up between `poll` and `accept`: nobody is waiting after all.
+            continue
+        } catch {
+            log("accept failed: \(error)")
+            continue
+        }
+        let client = "client-\(clientCount)"
+        guard slots.take(for: client, connection) else {
+            log("[\(client)] rejected: server full")
+            try? connection.sendLine("ERR server full (max \(options.maxClients) clients)")
+            clientCount += 1
+            continue  // The last reference goes here, and the socket is closed.
+        }
+        clientCount += 1
+        log("[\(client)] connected from \(connection.peer)")
+        clientThreads.enter()
+        Thread { [queue, slots, clientThreads, idleTimeout = options.idleTimeout] in
+            serve(
+                connection, as: client, into: queue, idleTimeout: idleTimeout,
+                sendTimeout: sendTimeout)
+            slots.release(client)
+            log("[\(client)] disconnected")
+            clientThreads.leave()
+        }.start()
+    }
+}
+// end excerpt
+
+// excerpt: poll
+/// What woke the accept loop.
+enum Wake {
+    case client, shutdown, timeout
+}
+
+/// Sleeps until a client is waiting to be accepted, a shutdown signal has arrived, or
+/// `milliseconds` have passed.
+///
+/// The signal handler writes a byte into the shutdown pipe, so a signal is one more descriptor
+/// becoming readable: the same `poll` that waits for clients waits for it too.
+/// The corresponding C function is `poll`.
+func waitForClient(
+    on listener: borrowing Listener, orShutdown shutdown: borrowing ShutdownSignal,
+    milliseconds: Int32
+) -> Wake {
+    var waiting = [
+        pollfd(fd: listener.descriptor, events: Int16(POLLIN), revents: 0),
+        pollfd(fd: shutdown.descriptor, events: Int16(POLLIN), revents: 0),
+    ]
+    // 0 is the timeout; -1 with EINTR is a signal arriving during the wait: its byte is in the
+    // pipe, and the next `poll` returns at once.
+    guard poll(&waiting, 2, milliseconds) > 0 else { return .timeout }
+    if waiting[1].revents != 0 { return .shutdown }
+    return .client
+}
+// end excerpt
+
+// excerpt: serve
+/// Reads `client`'s lines on its own thread and queues each one for the consumer.
+///
+/// Each line must be complete within `idleTimeout` seconds of the previous one (or of
+/// connecting). A client that trickles a byte at a time cannot stretch that: the deadline is
+/// for the whole line, not for each `recv`.
+func serve(
+    _ connection: Connection, as client: String, into queue: MessageQueue,
+    idleTimeout: Double, sendTimeout: Double
+) {
+    var reader = LineReader(connection)
+    do {
+        // A client that stops reading its ACKs makes `send` wait at most this long.
+        try connection.setSendTimeout(sendTimeout)
+        while let line = try reader.readLine(deadline: .now + .seconds(idleTimeout)) {
+            let (priority, text) = Priority.parse(line)
+            queue.push(client: client, connection: connection, priority: priority, text: text)
+        }
+    } catch LineReader.Failure.lineTooLong {
+        try? connection.sendLine("ERR line too long (max \(LineFramer.maxLineLength) bytes)")
+    } catch LineReader.Failure.timedOut {
+        log("[\(client)] idle timeout")
+        try? connection.sendLine("ERR idle timeout (\(formatSeconds(idleTimeout))s)")
+    } catch {
+        // Reset by the peer, or it stopped reading and went away: it is gone either way.
+    }
+}
+// end excerpt
+
+/// `5` for 5.0, `0.25` for 0.25: seconds as a person would write them.
+func formatSeconds(_ seconds: Double) -> String {
+    seconds == seconds.rounded() ? String(Int(seconds)) : String(seconds)
+}

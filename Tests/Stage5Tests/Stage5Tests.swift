@@ -1,0 +1,79 @@
+import Glibc
+import TestSupport
+import Testing
+
+/// What Stage 5 adds: SIGINT and SIGTERM start a graceful shutdown.
+@Suite struct Stage5Tests {
+    let stage = Stage.stage5
+
+    @Test(arguments: [SIGINT, SIGTERM])
+    func everyLineReadBeforeTheSignalIsAckedThenQuitThenExitZero(signal: Int32) throws {
+        try withServer(stage.name, ["--work-delay", "0.1"]) { server in
+            let client = try TestClient(port: server.port)
+            try client.send(bytes: Array("l1\nl2\nl3\nl4\nl5\n".utf8))
+            // Once the first is handled, all five were read: they came in one segment.
+            try server.waitForLine("[client-0] [normal] l1")
+            server.signal(signal)
+            let expected = (1...5).map { "Received: l\($0)" } + ["Quit"]
+            #expect(try client.readUntilClosed() == expected)
+            #expect(try server.waitForExit() == 0)
+            let shuttingDown = try server.waitForLine("shutting down")
+            try server.waitForLine(
+                "shutdown complete: 1 clients served, 5 messages processed", after: shuttingDown)
+        }
+    }
+
+    @Test func newConnectionsAreRefusedOnceShuttingDown() throws {
+        try withServer(stage.name, ["--work-delay", "0.3"]) { server in
+            let client = try TestClient(port: server.port)
+            try client.send(bytes: Array("a\nb\nc\n".utf8))
+            try server.waitForLine("[client-0] [normal] a")
+            server.signal(SIGINT)
+            try server.waitForLine("shutting down")
+            #expect(throws: TestFailure.self) { try TestClient(port: server.port) }
+            #expect(
+                try client.readUntilClosed() == [
+                    "Received: a", "Received: b", "Received: c", "Quit",
+                ])
+            #expect(try server.waitForExit() == 0)
+        }
+    }
+
+    @Test func aSecondSignalExitsAtOnceWith130() throws {
+        try withServer(stage.name, ["--work-delay", "5"]) { server in
+            let client = try TestClient(port: server.port)
+            try client.send(bytes: Array("slow\nwork\nahead\n".utf8))
+            try server.waitForLine { $0.hasPrefix("[client-0] connected") }
+            server.signal(SIGINT)
+            try server.waitForLine("shutting down")
+            server.signal(SIGINT)
+            // Three messages of five seconds each were still queued: this is not their end.
+            #expect(try server.waitForExit() == 130)
+            #expect(!server.lines.contains { $0.hasPrefix("shutdown complete") })
+        }
+    }
+
+    @Test func aHundredIdleClientsAllGetQuitAndThePortIsFreeAtOnce() throws {
+        let port = try withServer(stage.name, ["--max-clients", "100"]) { server in
+            var clients: [TestClient] = []
+            var seen = 0
+            for number in 0..<100 {
+                clients.append(try TestClient(port: server.port))
+                seen = try server.waitForLine(after: seen) {
+                    $0.hasPrefix("[client-\(number)] connected")
+                }.index
+            }
+            server.signal(SIGINT)
+            for client in clients {
+                #expect(try client.readUntilClosed() == ["Quit"])
+            }
+            #expect(try server.waitForExit() == 0)
+            try server.waitForLine("shutdown complete: 100 clients served, 0 messages processed")
+            return server.port
+        }
+        // The same port, straight away: nothing of the old server holds it.
+        try withServer(stage.name, ["--port", "\(port)"]) { again in
+            #expect(again.port == port)
+        }
+    }
+}
