@@ -27,6 +27,7 @@ let package = Package(
         .testTarget(name: "Stage3Tests", dependencies: ["TestSupport", "Stage3PriorityQueue"]),
         .testTarget(name: "Stage4Tests", dependencies: ["TestSupport"]),
         .testTarget(name: "Stage5Tests", dependencies: ["TestSupport"]),
+        .testTarget(name: "ClientTests", dependencies: ["TestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

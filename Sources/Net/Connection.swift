@@ -1,5 +1,5 @@
+import Foundation
 import Glibc
-import Synchronization
 
 /// One accepted TCP connection.
 ///
@@ -13,7 +13,7 @@ public final class Connection: Sendable {
     /// The client's address and port, as `accept` reported them.
     public let peer: SocketAddress
     /// Held while one line is being sent, so lines sent by different threads never interleave.
-    private let sendLock = Mutex(())
+    private let sendLock = NSLock()
 
     public init(descriptor: Int32, peer: SocketAddress) {
         self.descriptor = descriptor
@@ -28,15 +28,14 @@ public final class Connection: Sendable {
     /// until all are sent. `MSG_NOSIGNAL` turns a vanished peer into an `EPIPE` error instead of a
     /// `SIGPIPE` that would kill the whole server. The corresponding C function is `send`.
     public func sendAll(_ bytes: [UInt8]) throws(SocketError) {
-        try sendLock.withLock { _ throws(SocketError) in
-            var sent = 0
-            while sent < bytes.count {
-                sent += try retryOnInterrupt("send") {
-                    bytes.withUnsafeBytes {
-                        Glibc.send(
-                            descriptor, $0.baseAddress! + sent, $0.count - sent, Int32(MSG_NOSIGNAL)
-                        )
-                    }
+        sendLock.lock()
+        defer { sendLock.unlock() }
+        var sent = 0
+        while sent < bytes.count {
+            sent += try retryOnInterrupt("send") {
+                bytes.withUnsafeBytes {
+                    Glibc.send(
+                        descriptor, $0.baseAddress! + sent, $0.count - sent, Int32(MSG_NOSIGNAL))
                 }
             }
         }

@@ -1,8 +1,8 @@
+import Foundation
 import Glibc
-import Synchronization
 
 /// One lock for both streams, so lines written by different threads never mix.
-private let outputLock = Mutex(())
+private let outputLock = NSLock()
 
 /// Writes one line to standard output, at once.
 ///
@@ -31,7 +31,7 @@ public func printable(_ bytes: [UInt8]) -> String {
 
 private func write(_ line: String, to descriptor: Int32) {
     let bytes = Array(line.utf8) + [UInt8(ascii: "\n")]
-    outputLock.withLock { _ in
+    outputLock.withLock {
         var written = 0
         while written < bytes.count {
             let result = bytes.withUnsafeBytes {

@@ -1,5 +1,4 @@
 import Net
-import Synchronization
 
 // excerpt: registry
 /// Who is connected right now, shared by every client thread.
@@ -9,7 +8,7 @@ import Synchronization
 /// table: `broadcast` copies the list of recipients under the lock and sends after releasing it,
 /// so a client that is slow to read holds up the broadcasts to it, never the registry itself.
 final class ClientRegistry: Sendable {
-    private let clients = Mutex<[String: Connection]>([:])
+    private let clients = Locked<[String: Connection]>([:])
 
     func add(_ connection: Connection, as client: String) {
         clients.withLock { $0[client] = connection }

@@ -1,4 +1,4 @@
-import Synchronization
+import Net
 
 // excerpt: slots
 /// Counts connected clients against `--max-clients`.
@@ -8,7 +8,7 @@ import Synchronization
 /// one step under the lock: two threads can never both take the last slot.
 final class ClientSlots: Sendable {
     let limit: Int
-    private let connected = Mutex(0)
+    private let connected = Locked(0)
 
     init(limit: Int) {
         self.limit = limit

@@ -1,5 +1,4 @@
 import Net
-import Synchronization
 
 // excerpt: slots
 /// The clients connected now, counted against `--max-clients`.
@@ -11,7 +10,7 @@ import Synchronization
 /// its client's connection.
 final class ClientSlots: Sendable {
     let limit: Int
-    private let connected = Mutex<[String: Connection]>([:])
+    private let connected = Locked<[String: Connection]>([:])
 
     init(limit: Int) {
         self.limit = limit

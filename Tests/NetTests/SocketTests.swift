@@ -1,7 +1,6 @@
 import Foundation
 import Glibc
 import Net
-import Synchronization
 import Testing
 
 @Suite struct SocketTests {
@@ -134,6 +133,6 @@ func connectedPair() throws -> (Connection, Connection) {
 
 /// What a reader thread received, and a signal for when it saw end of file.
 final class Collected: Sendable {
-    let bytes = Mutex<[UInt8]>([])
+    let bytes = Locked<[UInt8]>([])
     let done = DispatchSemaphore(value: 0)
 }

@@ -1,6 +1,5 @@
 import Foundation
 import Net
-import Synchronization
 import Testing
 
 @testable import Stage3PriorityQueue
@@ -47,7 +46,7 @@ import Testing
 
     @Test func aWaitingPopWakesOnPush() {
         let queue = MessageQueue()
-        let popped = Mutex<String?>(nil)
+        let popped = Locked<String?>(nil)
         let done = DispatchSemaphore(value: 0)
         Thread {
             let text = popText(queue)
