@@ -28,6 +28,8 @@ let package = Package(
         .testTarget(name: "Stage4Tests", dependencies: ["TestSupport"]),
         .testTarget(name: "Stage5Tests", dependencies: ["TestSupport"]),
         .testTarget(name: "ClientTests", dependencies: ["TestSupport"]),
+        // The docs against the code: transcripts replayed, excerpts compared, links followed.
+        .testTarget(name: "DocsTests", dependencies: ["TestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,0 +1,58 @@
+import TestSupport
+import Testing
+
+/// Many clients, and many clients over time, for every stage: all are served, and nothing is
+/// left behind once they have gone.
+@Suite struct LoadContractTests {
+    /// Reads lines until one contains `token`; other clients' broadcasts (Stage 2) may come first.
+    func readReply(containing token: String, from client: TestClient) throws -> String {
+        while true {
+            let line = try client.readLine()
+            if line.contains(token) { return line }
+        }
+    }
+
+    @Test(arguments: Stage.all)
+    func twoHundredSimultaneousConnectsAreAllServed(stage: Stage) throws {
+        try withServer(stage.name, stage.contractArguments) { server in
+            let clients = try (0..<200).map { _ in try TestClient(port: server.port) }
+            for (number, client) in clients.enumerated() { try client.send("c\(number)!") }
+            // In connection order, so that Stage 1, which serves one at a time, gets through too.
+            for (number, client) in clients.enumerated() {
+                let reply = try readReply(containing: "c\(number)!", from: client)
+                #expect(reply.hasSuffix("c\(number)!"))
+                client.close()
+            }
+            let fresh = try TestClient(port: server.port)
+            try fresh.send("fresh")
+            #expect(
+                try readReply(containing: "fresh", from: fresh)
+                    == stage.reply(to: "fresh", from: 200))
+        }
+    }
+
+    @Test(arguments: Stage.all)
+    func fiveHundredConnectCloseCyclesLeaveNoDescriptorOrThreadBehind(stage: Stage) throws {
+        try withServer(stage.name, stage.contractArguments) { server in
+            // Where the server starts: its listening socket, standard streams, its own threads.
+            let descriptors = server.openDescriptorCount
+            let threads = server.threadCount
+            let first = try TestClient(port: server.port)
+            try first.send("one full visit")
+            #expect(try first.readLine() == stage.reply(to: "one full visit", from: 0))
+            first.close()
+
+            for _ in 1...500 {
+                try TestClient(port: server.port).close()
+            }
+            try server.waitForLine("[client-500] disconnected")
+            try server.waitUntil(
+                "open descriptors", { server.openDescriptorCount }, equals: descriptors)
+            try server.waitUntil("threads", { server.threadCount }, equals: threads)
+
+            let fresh = try TestClient(port: server.port)
+            try fresh.send("after the crowd")
+            #expect(try fresh.readLine() == stage.reply(to: "after the crowd", from: 501))
+        }
+    }
+}
