@@ -8,11 +8,6 @@ import Net
 
 let options = ServerOptions.parseOrExit(program: "Stage3PriorityQueue", accepting: [.workDelay])
 
-// excerpt: listen
-let listener = Listener.openOrExit(host: options.host, port: options.port)
-log("listening on \(listener.address)")
-// end excerpt
-
 let queue = MessageQueue()
 
 // excerpt: consumer
@@ -29,6 +24,12 @@ Thread { [queue, workDelay = options.workDelay] in
             Array("Received: ".utf8) + message.text + [UInt8(ascii: "\n")])
     }
 }.start()
+// end excerpt
+
+// The consumer runs before the door opens: once `listening on` is printed, all is ready.
+// excerpt: listen
+let listener = Listener.openOrExit(host: options.host, port: options.port)
+log("listening on \(listener.address)")
 // end excerpt
 
 // excerpt: accept-loop

@@ -11,17 +11,6 @@ import Net
 let options = ServerOptions.parseOrExit(
     program: "Stage4NonBlocking", accepting: [.workDelay, .maxClients, .idleTimeout])
 
-// excerpt: listen
-let listener = Listener.openOrExit(host: options.host, port: options.port)
-do {
-    // `accept` on a non-blocking socket returns at once with EAGAIN when nobody is waiting.
-    try listener.setNonBlocking()
-} catch {
-    exitWithError(error)
-}
-log("listening on \(listener.address)")
-// end excerpt
-
 let queue = MessageQueue()
 let slots = ClientSlots(limit: options.maxClients)
 /// How long one `send` may wait for a client to make room by reading. An ACK is a few bytes;
@@ -49,6 +38,18 @@ Thread { [queue, workDelay = options.workDelay] in
         }
     }
 }.start()
+// end excerpt
+
+// The consumer runs before the door opens: once `listening on` is printed, all is ready.
+// excerpt: listen
+let listener = Listener.openOrExit(host: options.host, port: options.port)
+do {
+    // `accept` on a non-blocking socket returns at once with EAGAIN when nobody is waiting.
+    try listener.setNonBlocking()
+} catch {
+    exitWithError(error)
+}
+log("listening on \(listener.address)")
 // end excerpt
 
 // excerpt: accept-loop

@@ -23,11 +23,7 @@ import Testing
                 #expect(reply.hasSuffix("c\(number)!"))
                 client.close()
             }
-            let fresh = try TestClient(port: server.port)
-            try fresh.send("fresh")
-            #expect(
-                try readReply(containing: "fresh", from: fresh)
-                    == stage.reply(to: "fresh", from: 200))
+            try server.checkStillServing(stage, asClient: 200)
         }
     }
 
@@ -50,9 +46,7 @@ import Testing
                 "open descriptors", { server.openDescriptorCount }, equals: descriptors)
             try server.waitUntil("threads", { server.threadCount }, equals: threads)
 
-            let fresh = try TestClient(port: server.port)
-            try fresh.send("after the crowd")
-            #expect(try fresh.readLine() == stage.reply(to: "after the crowd", from: 501))
+            try server.checkStillServing(stage, asClient: 501)
         }
     }
 }

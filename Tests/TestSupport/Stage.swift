@@ -47,3 +47,21 @@ public struct Stage: Sendable, CustomStringConvertible {
     /// The stages with timeouts and a connection limit (Stage 4 and after).
     public static let guarded: [Stage] = [stage4, stage5]
 }
+
+extension ServerProcess {
+    /// Connects a fresh client, sends one line and checks the reply: the proof, after something
+    /// hostile, that the server is still serving. `number` is the id the server will give it.
+    public func checkStillServing(_ stage: Stage, asClient number: Int) throws {
+        let client = try TestClient(port: port)
+        let text = "still serving client-\(number)"
+        try client.send(text)
+        var reply = try client.readLine()
+        // Stage 2 may first relay lines that other clients sent before this one connected.
+        while stage.name == Stage.stage2.name && !reply.hasSuffix(text) {
+            reply = try client.readLine()
+        }
+        guard reply == stage.reply(to: text, from: number) else {
+            throw TestFailure("a fresh client-\(number) got '\(reply)' from \(stage.name)")
+        }
+    }
+}
