@@ -23,10 +23,31 @@ public func exitWithError(_ error: any Error) -> Never {
     exit(1)
 }
 
-/// Bytes from the network as text for the log. Bytes that are not UTF-8 show as `�` rather than
-/// stopping the server: a log line must never be the reason a client's message is lost.
+/// Bytes from the network as text for the log.
+///
+/// Bytes that are not UTF-8 show as `�` rather than stopping the server: a log line must never
+/// be the reason a client's message is lost. Control characters (NUL, ESC, a lone `\r`…) show as
+/// `\x00`-style escapes, so a client cannot move the cursor or recolour the terminal of the
+/// person reading the log.
 public func printable(_ bytes: [UInt8]) -> String {
-    String(decoding: bytes, as: UTF8.self)
+    var text = ""
+    for scalar in String(decoding: bytes, as: UTF8.self).unicodeScalars {
+        if (scalar.value < 0x20 && scalar != "\t") || scalar.value == 0x7F {
+            let hex = String(scalar.value, radix: 16, uppercase: true)
+            text += "\\x" + (hex.count == 1 ? "0" + hex : hex)
+        } else {
+            text.unicodeScalars.append(scalar)
+        }
+    }
+    return text
+}
+
+/// Logs a failed `accept` and pauses a moment before the next one. Some failures last (EMFILE:
+/// out of file descriptors, until a client leaves); retrying at once would spin a core and
+/// flood the log. The clients already connected are unaffected.
+public func reportAcceptFailure(_ error: SocketError) {
+    log("accept failed: \(error)")
+    usleep(100_000)
 }
 
 private func write(_ line: String, to descriptor: Int32) {

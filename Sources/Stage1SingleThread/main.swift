@@ -20,7 +20,7 @@ while true {
         connection = try listener.accept()
     } catch {
         // For example EMFILE (out of file descriptors): this client is lost, the server is not.
-        log("accept failed: \(error)")
+        reportAcceptFailure(error)
         continue
     }
     let client = "client-\(clientCount)"
@@ -41,7 +41,7 @@ func serve(_ connection: Connection, as client: String) {
             try connection.sendAll(line + [UInt8(ascii: "\n")])
         }
     } catch LineReader.Failure.lineTooLong {
-        try? connection.sendLine("ERR line too long (max \(LineFramer.maxLineLength) bytes)")
+        connection.sendFinalLine("ERR line too long (max \(LineFramer.maxLineLength) bytes)")
     } catch {
         // Reset by the peer, or it stopped reading and went away: it is gone either way.
     }

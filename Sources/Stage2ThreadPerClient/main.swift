@@ -23,7 +23,7 @@ while true {
     do {
         connection = try listener.accept()
     } catch {
-        log("accept failed: \(error)")
+        reportAcceptFailure(error)
         continue
     }
     let client = "client-\(clientCount)"
@@ -49,7 +49,7 @@ func serve(_ connection: Connection, as client: String, in registry: ClientRegis
             registry.broadcast(Array("[\(client)] ".utf8) + line + [UInt8(ascii: "\n")])
         }
     } catch LineReader.Failure.lineTooLong {
-        try? connection.sendLine("ERR line too long (max \(LineFramer.maxLineLength) bytes)")
+        connection.sendFinalLine("ERR line too long (max \(LineFramer.maxLineLength) bytes)")
     } catch {
         // Reset by the peer, or it stopped reading and went away: it is gone either way.
     }

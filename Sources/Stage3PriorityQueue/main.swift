@@ -39,7 +39,7 @@ while true {
     do {
         connection = try listener.accept()
     } catch {
-        log("accept failed: \(error)")
+        reportAcceptFailure(error)
         continue
     }
     let client = "client-\(clientCount)"
@@ -65,7 +65,7 @@ func serve(_ connection: Connection, as client: String, into queue: MessageQueue
             queue.push(client: client, connection: connection, priority: priority, text: text)
         }
     } catch LineReader.Failure.lineTooLong {
-        try? connection.sendLine("ERR line too long (max \(LineFramer.maxLineLength) bytes)")
+        connection.sendFinalLine("ERR line too long (max \(LineFramer.maxLineLength) bytes)")
     } catch {
         // Reset by the peer, or it stopped reading and went away: it is gone either way.
     }

@@ -63,7 +63,7 @@ while true {
         // The client gave up between `poll` and `accept`: nobody is waiting after all.
         continue
     } catch {
-        log("accept failed: \(error)")
+        reportAcceptFailure(error)
         continue
     }
     let client = "client-\(clientCount)"
@@ -117,10 +117,10 @@ func serve(
             queue.push(client: client, connection: connection, priority: priority, text: text)
         }
     } catch LineReader.Failure.lineTooLong {
-        try? connection.sendLine("ERR line too long (max \(LineFramer.maxLineLength) bytes)")
+        connection.sendFinalLine("ERR line too long (max \(LineFramer.maxLineLength) bytes)")
     } catch LineReader.Failure.timedOut {
         log("[\(client)] idle timeout")
-        try? connection.sendLine("ERR idle timeout (\(formatSeconds(idleTimeout))s)")
+        connection.sendFinalLine("ERR idle timeout (\(formatSeconds(idleTimeout))s)")
     } catch {
         // Reset by the peer, or it stopped reading and went away: it is gone either way.
     }

@@ -1,0 +1,18 @@
+import Net
+import Testing
+
+@Suite struct LogTests {
+    @Test func textIsLoggedAsItCame() {
+        #expect(printable(Array("héllo, wörld\twith a tab".utf8)) == "héllo, wörld\twith a tab")
+    }
+
+    @Test func invalidUTF8BecomesReplacementCharacters() {
+        #expect(printable([0x61, 0xFF, 0x62, 0xC3, 0x28]) == "a\u{FFFD}b\u{FFFD}(")
+    }
+
+    @Test func controlCharactersAreEscapedSoTheyCannotDriveTheTerminal() {
+        let escapeSequence: [UInt8] = [0x1B] + Array("[31mred".utf8)
+        #expect(printable(escapeSequence) == "\\x1B[31mred")
+        #expect(printable([0x00, 0x0D, 0x7F]) == "\\x00\\x0D\\x7F")
+    }
+}
