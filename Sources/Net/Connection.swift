@@ -22,6 +22,7 @@ public final class Connection: Sendable {
 
     deinit { Glibc.close(descriptor) }
 
+    // excerpt: send-all
     /// Sends every byte, however many `send` calls it takes.
     ///
     /// `send` may take fewer bytes than offered when the socket buffer is nearly full; this loops
@@ -40,6 +41,7 @@ public final class Connection: Sendable {
             }
         }
     }
+    // end excerpt
 
     /// Sends `text` followed by a newline.
     public func sendLine(_ text: String) throws(SocketError) {

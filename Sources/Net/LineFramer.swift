@@ -32,6 +32,7 @@ public struct LineFramer: Sendable {
         buffer.append(contentsOf: bytes)
     }
 
+    // excerpt: next-line
     /// The next complete line without its terminator, or `nil` when no complete line is buffered.
     public mutating func nextLine() throws(LineTooLong) -> [UInt8]? {
         guard let newline = buffer[searched...].firstIndex(of: UInt8(ascii: "\n")) else {
@@ -48,6 +49,7 @@ public struct LineFramer: Sendable {
         if line.count > Self.maxLineLength { throw LineTooLong() }
         return line
     }
+    // end excerpt
 
     /// How many bytes of an unfinished line are waiting for the rest of it.
     public var pendingByteCount: Int { buffer.count - start }

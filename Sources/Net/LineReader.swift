@@ -20,6 +20,7 @@ public struct LineReader {
         self.connection = connection
     }
 
+    // excerpt: read-line
     /// The next non-empty line, or `nil` at end of file.
     ///
     /// With a `deadline`, each `recv` is given only the time left until it (through
@@ -54,6 +55,7 @@ public struct LineReader {
             framer.append(chunk[..<count])
         }
     }
+    // end excerpt
 }
 
 extension Duration {

@@ -24,6 +24,7 @@ public struct Listener: ~Copyable {
             socket(Int32(storage.ss_family), Int32(SOCK_STREAM.rawValue), 0)
         }
         do {
+            // excerpt: listen
             // Why SO_REUSEADDR: after a server stops, its old connections linger in TIME_WAIT for a
             // minute; without this option the next run could not bind the same port until they end.
             var on: Int32 = 1
@@ -37,6 +38,7 @@ public struct Listener: ~Copyable {
             // Why SOMAXCONN: the backlog holds connections whose handshake finished but which no
             // accept has taken yet; the kernel's maximum lets a burst of clients wait, not fail.
             try retryOnInterrupt("listen \(requested)") { Glibc.listen(descriptor, SOMAXCONN) }
+            // end excerpt
             self.address = try Self.localAddress(of: descriptor)
         } catch {
             Glibc.close(descriptor)

@@ -25,6 +25,7 @@ public struct SocketError: Error, CustomStringConvertible, Equatable, Sendable {
     public var wouldBlock: Bool { code == EAGAIN || code == EWOULDBLOCK }
 }
 
+// excerpt: retry-on-interrupt
 /// Runs a system call until it is not interrupted by a signal, and turns `-1` into a typed error.
 ///
 /// A blocking call fails with `EINTR` when a signal handler runs while it waits. Nothing went
@@ -41,3 +42,4 @@ public func retryOnInterrupt<Result: FixedWidthInteger>(
         throw SocketError(operation(), code: code)
     }
 }
+// end excerpt

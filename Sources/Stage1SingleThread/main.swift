@@ -5,7 +5,9 @@
 // While one client is being served, everyone else waits. Stage 2 exists because of that.
 import Net
 
+// excerpt: options
 let options = ServerOptions.parseOrExit(program: "Stage1SingleThread")
+// end excerpt
 
 // excerpt: listen
 let listener = Listener.openOrExit(host: options.host, port: options.port)

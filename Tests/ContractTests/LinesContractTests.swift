@@ -73,7 +73,7 @@ import Testing
     @Test(arguments: Stage.all)
     func aMebibyteWithoutANewlineIsRefusedWithBoundedMemory(stage: Stage) throws {
         try withServer(stage.name, stage.contractArguments) { server in
-            let client = try TestClient(port: server.port)
+            let client = try TestClient(port: server.port, sendBuffer: 4096)
             // The server refuses the line after 4097 bytes, but reads and discards the rest before
             // closing: a client that sends everything first, as `nc` does, is not reset mid-send
             // and still reads the ERR line.

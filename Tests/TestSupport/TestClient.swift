@@ -9,13 +9,18 @@ public final class TestClient {
 
     /// Connects to `127.0.0.1:port`. A small `receiveBuffer` (in bytes) makes a client that does
     /// not read fill up after a few replies instead of a few megabytes.
-    public init(port: UInt16, host: String = "127.0.0.1", receiveBuffer: Int32? = nil) throws {
+    /// A small `sendBuffer` keeps a large send in flight until the server has read it, the way
+    /// `nc` keeps writing a large paste.
+    public init(
+        port: UInt16, host: String = "127.0.0.1", receiveBuffer: Int32? = nil,
+        sendBuffer: Int32? = nil
+    ) throws {
         descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard descriptor >= 0 else { throw TestFailure("socket: errno \(errno)") }
-        if var size = receiveBuffer {
-            // Set before connecting: the window offered in the handshake depends on it.
-            setsockopt(
-                descriptor, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
+        // Set before connecting: the window offered in the handshake depends on them.
+        for (option, size) in [(SO_RCVBUF, receiveBuffer), (SO_SNDBUF, sendBuffer)] {
+            guard var size else { continue }
+            setsockopt(descriptor, SOL_SOCKET, option, &size, socklen_t(MemoryLayout<Int32>.size))
         }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
