@@ -71,12 +71,14 @@ log("shutdown complete: \(clientsServed) clients served, \(queue.poppedCount) me
 // end excerpt
 
 // excerpt: accept-loop
-/// Accepts clients until a shutdown signal arrives, and returns how many it served.
+/// Accepts clients until a shutdown signal arrives, and returns how many it served (turned-away
+/// clients not counted).
 ///
 /// The listener is `consuming`: this function owns it, and when it returns the listener's life
 /// ends and its socket is closed. From that moment, a client trying to connect is refused.
-func acceptClients(on listener: consuming Listener, until shutdown: borrowing ShutdownSignal) -> Int
-{
+func acceptClients(
+    on listener: consuming Listener, until shutdown: borrowing ShutdownSignal
+) -> Int {
     do {
         // `accept` on a non-blocking socket returns at once with EAGAIN when nobody is waiting.
         try listener.setNonBlocking()
@@ -85,13 +87,14 @@ func acceptClients(on listener: consuming Listener, until shutdown: borrowing Sh
     }
     log("listening on \(listener.address)")
     var clientCount = 0
+    var servedCount = 0
     while true {
         switch waitForClient(on: listener, orShutdown: shutdown, milliseconds: 1000) {
         case .timeout: continue
         case .shutdown:
             _ = consume listener
             log("shutting down")
-            return clientCount
+            return servedCount
         case .client: break
         }
         let connection: Connection
@@ -105,13 +108,13 @@ func acceptClients(on listener: consuming Listener, until shutdown: borrowing Sh
             continue
         }
         let client = "client-\(clientCount)"
+        clientCount += 1
         guard slots.take(for: client, connection) else {
             log("[\(client)] rejected: server full")
             try? connection.sendLine("ERR server full (max \(options.maxClients) clients)")
-            clientCount += 1
             continue  // The last reference goes here, and the socket is closed.
         }
-        clientCount += 1
+        servedCount += 1
         log("[\(client)] connected from \(connection.peer)")
         clientThreads.enter()
         Thread { [queue, slots, clientThreads, idleTimeout = options.idleTimeout] in

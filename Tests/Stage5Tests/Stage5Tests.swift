@@ -39,6 +39,19 @@ import Testing
         }
     }
 
+    @Test func turnedAwayClientsAreNotCountedAsServed() throws {
+        try withServer(stage.name, ["--max-clients", "1"]) { server in
+            let served = try TestClient(port: server.port)
+            try server.waitForLine { $0.hasPrefix("[client-0] connected") }
+            let turnedAway = try TestClient(port: server.port)
+            #expect(try turnedAway.readUntilClosed() == ["ERR server full (max 1 clients)"])
+            server.signal(SIGTERM)
+            #expect(try served.readUntilClosed() == ["Quit"])
+            #expect(try server.waitForExit() == 0)
+            try server.waitForLine("shutdown complete: 1 clients served, 0 messages processed")
+        }
+    }
+
     @Test func aSecondSignalExitsAtOnceWith130() throws {
         try withServer(stage.name, ["--work-delay", "5"]) { server in
             let client = try TestClient(port: server.port)
