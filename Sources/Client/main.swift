@@ -1,2 +1,8 @@
-// The companion client: interactive, repeat and load modes. (Built under its own issue.)
-print("usage: Client [--host H] [--port P]")
+// The companion client: one executable, four modes. See `usage` in ClientOptions.swift.
+switch Command.parseOrExit() {
+case .interactive(let server): runInteractive(server)
+case .parrot(let options): runRepeat(options)
+case .load(let options): runLoadCommand(options)
+case .measure(let quick): runMeasure(quick: quick)
+case .help: break  // Handled by `parseOrExit`, which has printed it and exited.
+}

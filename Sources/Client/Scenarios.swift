@@ -1,0 +1,239 @@
+import Foundation
+import Glibc
+import Net
+
+/// Something done to every stage, and the numbers read off it: one or more rows of the table.
+struct Scenario {
+    /// The rows' labels, in the order `measure` returns their cells.
+    let rows: [String]
+    /// Runs the scenario against one stage. A `nil` cell means the stage cannot do what the
+    /// row asks (Stages 1 and 2 have no priorities); every other cell is a measured number.
+    let measure: (StageColumn) throws -> [String?]
+
+    /// Every scenario, in the order of the table, each showing why a later stage exists.
+    static func all(_ settings: MeasureSettings) -> [Scenario] {
+        [
+            oneClient(settings), clientsAtOnce(settings), manyClients(settings),
+            idleClient(settings), clientThatNeverReads(settings), urgentOvertakes(settings),
+            idleCPU(settings), interruptWithMessagesInFlight(settings),
+        ]
+    }
+
+    /// The baseline: one client, one message at a time, as fast as the server answers.
+    static func oneClient(_ settings: MeasureSettings) -> Scenario {
+        let messages = settings.oneClientMessages
+        return Scenario(rows: ["1 client, \(messages) messages: messages/s"]) { stage in
+            let result = try stage.withServer { server in
+                runLoad(loadOptions(server, clients: 1, messages: messages, settings))
+            }
+            return [String(Int(result.messagesPerSecond.rounded()))]
+        }
+    }
+
+    /// Ten clients at once. Stage 1 serves them one after another: the total rate hardly
+    /// changes, but the last client waits for all the others before its first reply.
+    static func clientsAtOnce(_ settings: MeasureSettings) -> Scenario {
+        let messages = settings.tenClientsMessages
+        return Scenario(rows: [
+            "10 clients at once, \(messages) messages each: messages/s",
+            "10 clients at once: slowest first reply, ms",
+        ]) { stage in
+            let result = try stage.withServer { server in
+                runLoad(loadOptions(server, clients: 10, messages: messages, settings))
+            }
+            return [
+                String(Int(result.messagesPerSecond.rounded())),
+                result.slowestFirstReply.map { String(format: "%.1f", $0 * 1000) },
+            ]
+        }
+    }
+
+    /// Many clients at once: Stage 2's broadcast sends every line to every client.
+    static func manyClients(_ settings: MeasureSettings) -> Scenario {
+        let (clients, messages) = (settings.manyClients, settings.manyClientsMessages)
+        return Scenario(rows: ["\(clients) clients at once, \(messages) messages each: messages/s"])
+        { stage in
+            let result = try stage.withServer { server in
+                runLoad(loadOptions(server, clients: clients, messages: messages, settings))
+            }
+            return [String(Int(result.messagesPerSecond.rounded()))]
+        }
+    }
+
+    /// A client connects first and says nothing. Stage 1 serves it, and nobody else.
+    static func idleClient(_ settings: MeasureSettings) -> Scenario {
+        let (talkers, deadline) = (settings.talkers, settings.idleClientDeadline)
+        return Scenario(rows: [
+            "idle client connected first: of \(talkers) others, answered within "
+                + "\(formatSeconds(deadline)) s"
+        ]) { stage in
+            try stage.withServer { server in
+                let idle = try connect(to: server.endpoint)
+                try server.waitForClient(0, until: .now + .seconds(5))
+                let answered = talk(talkers, to: server, within: deadline)
+                withExtendedLifetime(idle) {}
+                return [String(answered)]
+            }
+        }
+    }
+
+    /// A client sends a flood and reads none of the replies. Whoever sends to it blocks once
+    /// its buffers are full: Stage 1's only thread, Stage 2's broadcasting threads, Stage 3's
+    /// consumer. Stages 4 and 5 give up on it after their one-second send timeout.
+    static func clientThatNeverReads(_ settings: MeasureSettings) -> Scenario {
+        let (talkers, deadline) = (settings.talkers, settings.neverReadsDeadline)
+        return Scenario(rows: [
+            "client that never reads: of \(talkers) others, answered within "
+                + "\(formatSeconds(deadline)) s"
+        ]) { stage in
+            try stage.withServer { server in
+                let deaf = try connect(to: server.endpoint, receiveBuffer: 4096)
+                try server.waitForClient(0, until: .now + .seconds(5))
+                flood(deaf, bytes: settings.floodBytes)
+                let answered = talk(talkers, to: server, within: deadline)
+                withExtendedLifetime(deaf) {}
+                return [String(answered)]
+            }
+        }
+    }
+
+    /// Normal lines, then one `/urgent` line, all in one go, while the consumer takes
+    /// `--work-delay` over each. The row is the urgent ACK's place among all the ACKs: 2 means
+    /// it overtook every normal line but the one already being worked on.
+    static func urgentOvertakes(_ settings: MeasureSettings) -> Scenario {
+        let (lines, delay) = (settings.burst, settings.workDelay)
+        return Scenario(rows: [
+            "\(lines) lines then 1 `/urgent`, --work-delay \(formatSeconds(delay)): "
+                + "position of the urgent ACK"
+        ]) { stage in
+            guard stage.queuesMessages else { return [nil] }
+            return try stage.withServer(["--work-delay", formatSeconds(delay)]) { server in
+                let client = try connect(to: server.endpoint)
+                let normal = (1...lines).map { "normal-\($0)\n" }.joined()
+                try client.sendAll(Array((normal + "/urgent urgent-line\n").utf8))
+                var replies = ServerLines(client)
+                let deadline = ContinuousClock.now + .seconds(5 + delay * Double(lines + 1))
+                var acks = 0
+                while let line = try replies.nextText(until: deadline) {
+                    guard line.hasPrefix("Received: ") else { continue }
+                    acks += 1
+                    if line == "Received: urgent-line" { return [String(acks)] }
+                }
+                throw MeasureError("the connection closed before the urgent line's ACK")
+            }
+        }
+    }
+
+    /// One client connected and silent, and the server left alone: how much CPU does it use
+    /// doing nothing? A loop around a non-blocking call that never sleeps would use a whole core.
+    static func idleCPU(_ settings: MeasureSettings) -> Scenario {
+        let window = settings.idleWindow
+        return Scenario(rows: [
+            "idle CPU over \(formatSeconds(window)) s, 1 client connected: % of a core"
+        ]) { stage in
+            try stage.withServer { server in
+                let idle = try connect(to: server.endpoint)
+                try server.waitForClient(0, until: .now + .seconds(5))
+                let (before, start) = (try server.cpuSeconds(), ContinuousClock.now)
+                // Not a wait for anything: the window over which the CPU time is measured.
+                Thread.sleep(forTimeInterval: window)
+                let used = try server.cpuSeconds() - before
+                let elapsed = (ContinuousClock.now - start).seconds
+                withExtendedLifetime(idle) {}
+                return [String(format: "%.1f", used / elapsed * 100)]
+            }
+        }
+    }
+
+    /// A burst of lines, read by the server at once (one small segment, one `recv`), then
+    /// SIGINT as soon as the first reply is back. Every line was accepted; the row counts the
+    /// ones whose reply never came. Stages 1 and 2 answer as they read, so little is in flight;
+    /// Stages 3 and 4 die with their queue; Stage 5 finishes it before it exits.
+    static func interruptWithMessagesInFlight(_ settings: MeasureSettings) -> Scenario {
+        let (lines, delay) = (settings.burst, settings.workDelay)
+        return Scenario(rows: [
+            "SIGINT after the first of \(lines) replies (--work-delay \(formatSeconds(delay)) "
+                + "from Stage 3): accepted lines never answered"
+        ]) { stage in
+            let arguments = stage.queuesMessages ? ["--work-delay", formatSeconds(delay)] : []
+            return try stage.withServer(arguments) { server in
+                let client = try connect(to: server.endpoint)
+                try client.sendAll(Array((1...lines).map { "inflight-\($0)\n" }.joined().utf8))
+                var replies = ServerLines(client)
+                let deadline = ContinuousClock.now + .seconds(5 + delay * Double(lines))
+                guard let first = try replies.nextText(until: deadline), first.contains("inflight-")
+                else { throw MeasureError("no reply to the first line") }
+                server.signal(SIGINT)
+                var answered = 1
+                // Until the server closes the connection, or resets it, or the deadline passes.
+                while let line = try? replies.nextText(until: deadline) {
+                    if line.contains("inflight-") { answered += 1 }
+                }
+                // Stage 5 exits by itself once its queue is empty; the others die of the signal.
+                _ = server.waitForExit(timeout: 5)
+                return [String(lines - answered)]
+            }
+        }
+    }
+}
+
+private func loadOptions(
+    _ server: StageServer, clients: Int, messages: Int, _ settings: MeasureSettings
+) -> LoadOptions {
+    LoadOptions(
+        server: server.endpoint, clients: clients, messages: messages, prefix: "",
+        timeout: settings.loadTimeout)
+}
+
+/// Connects `count` clients that each send one line, and counts those whose reply (the line
+/// itself, its broadcast, or its ACK) arrives within `seconds`.
+private func talk(_ count: Int, to server: StageServer, within seconds: Double) -> Int {
+    var talkers: [(lines: ServerLines, token: String)] = []
+    for number in 1...count {
+        guard let connection = try? connect(to: server.endpoint) else { continue }
+        let token = "talker-\(number)"
+        guard (try? connection.sendLine(token)) != nil else { continue }
+        talkers.append((ServerLines(connection), token))
+    }
+    let deadline = ContinuousClock.now + .seconds(seconds)
+    var answered = 0
+    for index in talkers.indices {
+        // `nil` at the deadline, at end of file, or on a reset: no reply, either way.
+        while let line = try? talkers[index].lines.nextText(until: deadline) {
+            if line.contains(talkers[index].token) {
+                answered += 1
+                break
+            }
+        }
+    }
+    return answered
+}
+
+/// Sends 4000-byte lines on `connection` without reading a reply, until `bytes` are sent or
+/// the server stops taking them for 200 ms: then its buffers, and this client's, are full.
+private func flood(_ connection: Connection, bytes limit: Int) {
+    let lines = Array(String(repeating: String(repeating: "d", count: 3999) + "\n", count: 16).utf8)
+    var sent = 0
+    while sent < limit {
+        // A send may take part of the buffer; the next one goes on from there, so every line
+        // arrives whole.
+        let offset = sent % lines.count
+        let result = lines.withUnsafeBytes {
+            send(
+                connection.descriptor, $0.baseAddress! + offset, $0.count - offset,
+                Int32(MSG_NOSIGNAL | MSG_DONTWAIT))
+        }
+        if result > 0 {
+            sent += result
+            continue
+        }
+        guard result < 0 && errno == EAGAIN else { return }  // The server closed it.
+        var writable = pollfd(fd: connection.descriptor, events: Int16(POLLOUT), revents: 0)
+        if poll(&writable, 1, 200) <= 0 { return }
+    }
+}
+
+/// `2` for 2.0, `0.05` for 0.05: seconds as a person would write them.
+func formatSeconds(_ seconds: Double) -> String {
+    seconds == seconds.rounded() ? String(Int(seconds)) : String(seconds)
+}
