@@ -320,8 +320,9 @@ private final class LoadRun {
     }
 
     private func result(start: UInt64, end: UInt64) -> LoadResult {
+        // Only when every connection got a reply is there a slowest first reply to tell.
         let everyoneServed = clients.allSatisfy { $0.answered > 0 }
-        let slowestFirst = clients.map(\.firstReplyAt).max().map { Double($0 - start) / 1e9 }
+        let slowestFirst = everyoneServed ? clients.map(\.firstReplyAt).max() : nil
         return LoadResult(
             options: options,
             completed: completed,
@@ -330,7 +331,7 @@ private final class LoadRun {
             firstError: firstError,
             elapsed: Double(end - start) / 1e9,
             latencies: UnsafeBufferPointer(start: latencies, count: completed).sorted(),
-            slowestFirstReply: everyoneServed ? slowestFirst : nil)
+            slowestFirstReply: slowestFirst.map { Double($0 - start) / 1e9 })
     }
 }
 

@@ -118,6 +118,12 @@ private let runningServer = Atomic<Int32>(0)
 /// Makes Ctrl-C during `measure` kill the server being measured before the client exits, so a
 /// measurement cut short leaves nothing behind. The handler may only make async-signal-safe
 /// calls: an atomic load, `kill` and `_exit` are.
+///
+/// It also makes sure the servers can receive SIGINT at all. A child inherits its parent's
+/// blocked signals, and an ignored signal stays ignored across `exec`: started from a program
+/// that blocks or ignores SIGINT (a test runner, a shell script's `&`), Stages 1 to 4 would
+/// shrug it off. A handled signal is reset to its default in the child, and unblocking it here,
+/// on the thread that starts the servers, unblocks it for them.
 func killServerOnInterrupt() {
     _ = runningServer.load(ordering: .relaxed)  // Initialised now, not first inside a handler.
     var action = sigaction()
@@ -129,6 +135,11 @@ func killServerOnInterrupt() {
     sigemptyset(&action.sa_mask)
     sigaction(SIGINT, &action, nil)
     sigaction(SIGTERM, &action, nil)
+    var shutdownSignals = sigset_t()
+    sigemptyset(&shutdownSignals)
+    sigaddset(&shutdownSignals, SIGINT)
+    sigaddset(&shutdownSignals, SIGTERM)
+    pthread_sigmask(SIG_UNBLOCK, &shutdownSignals, nil)
 }
 
 /// Lines read from a child's pipe by a thread of its own, with a way to wait for one.
