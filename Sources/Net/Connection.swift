@@ -48,24 +48,25 @@ public final class Connection: Sendable {
         try sendAll(Array(text.utf8) + [UInt8(ascii: "\n")])
     }
 
-    /// Sends a last line before the server closes the connection, and makes sure the peer can
-    /// read it.
+    /// Sends a last line before the server lets go of the connection, and makes sure the peer
+    /// can read it.
     ///
     /// Closing a socket while the peer's bytes sit unread in it makes the kernel send a reset
-    /// (RST) instead of a normal end (FIN), and a peer busy sending gets the reset before it
-    /// reads our line: `nc` shows nothing. So this ends our side first, then reads and throws
-    /// away whatever still arrives, for up to `seconds` or `limit` bytes, before the caller
-    /// closes. The corresponding C functions are `send`, `shutdown` and `recv`.
+    /// (RST) instead of a normal end (FIN), and a peer still busy sending gets the reset before
+    /// it reads our line: `nc` shows nothing. So after the line, this reads and throws away
+    /// whatever the peer is still sending, until it has been quiet for `quietPeriod` seconds,
+    /// or for at most `seconds` and `limit` bytes. Our side stays open: ACKs still queued for
+    /// the peer (from Stage 3 on) can follow. The corresponding C functions are `send` and `recv`.
     public func sendFinalLine(
-        _ text: String, lingering seconds: Double = 1, upTo limit: Int = 1 << 20
+        _ text: String, quietPeriod: Double = 0.2, lingering seconds: Double = 1,
+        upTo limit: Int = 1 << 20
     ) {
         try? sendLine(text)
-        shutdownWrite()
         let deadline = ContinuousClock.now + .seconds(seconds)
         var discarded = 0
         var chunk = [UInt8](repeating: 0, count: 16 * 1024)
         while discarded < limit {
-            let left = deadline - .now
+            let left = min(deadline - .now, .seconds(quietPeriod))
             guard left > .zero, (try? setReceiveTimeout(left.seconds)) != nil,
                 let count = try? receive(into: &chunk), count > 0
             else { return }

@@ -7,7 +7,9 @@
 import Foundation
 import Net
 
+// excerpt: options
 let options = ServerOptions.parseOrExit(program: "Stage2ThreadPerClient")
+// end excerpt
 
 // excerpt: listen
 let listener = Listener.openOrExit(host: options.host, port: options.port)
@@ -23,6 +25,7 @@ while true {
     do {
         connection = try listener.accept()
     } catch {
+        // For example EMFILE (out of file descriptors): this client is lost, the server is not.
         reportAcceptFailure(error)
         continue
     }

@@ -6,7 +6,9 @@
 import Foundation
 import Net
 
+// excerpt: options
 let options = ServerOptions.parseOrExit(program: "Stage3PriorityQueue", accepting: [.workDelay])
+// end excerpt
 
 let queue = MessageQueue()
 
@@ -39,6 +41,7 @@ while true {
     do {
         connection = try listener.accept()
     } catch {
+        // For example EMFILE (out of file descriptors): this client is lost, the server is not.
         reportAcceptFailure(error)
         continue
     }

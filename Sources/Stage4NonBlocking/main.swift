@@ -8,8 +8,10 @@ import Foundation
 import Glibc
 import Net
 
+// excerpt: options
 let options = ServerOptions.parseOrExit(
     program: "Stage4NonBlocking", accepting: [.workDelay, .maxClients, .idleTimeout])
+// end excerpt
 
 let queue = MessageQueue()
 let slots = ClientSlots(limit: options.maxClients)
@@ -63,6 +65,7 @@ while true {
         // The client gave up between `poll` and `accept`: nobody is waiting after all.
         continue
     } catch {
+        // For example EMFILE (out of file descriptors): this client is lost, the server is not.
         reportAcceptFailure(error)
         continue
     }

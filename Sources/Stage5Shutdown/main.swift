@@ -9,8 +9,10 @@ import Foundation
 import Glibc
 import Net
 
+// excerpt: options
 let options = ServerOptions.parseOrExit(
     program: "Stage5Shutdown", accepting: [.workDelay, .maxClients, .idleTimeout])
+// end excerpt
 
 // excerpt: signals
 // First thing: from here on, SIGINT and SIGTERM no longer kill the process; they wake the loop.
@@ -104,6 +106,7 @@ func acceptClients(
             // The client gave up between `poll` and `accept`: nobody is waiting after all.
             continue
         } catch {
+            // For example EMFILE (out of file descriptors): this client is lost, the server is not.
             reportAcceptFailure(error)
             continue
         }

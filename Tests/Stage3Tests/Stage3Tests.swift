@@ -54,6 +54,20 @@ import Testing
     }
 
     @Test(arguments: Stage.queueing)
+    func aLineTooLongStillLetsTheQueuedAcksThrough(stage: Stage) throws {
+        try withServer(stage.name, stage.contractArguments + ["--work-delay", "0.2"]) { server in
+            let client = try TestClient(port: server.port)
+            try client.send(
+                bytes: Array("a\nb\n".utf8) + [UInt8](repeating: 120, count: 5000) + [10])
+            // The ERR comes at once from the client's thread; the ACKs when the consumer gets to
+            // them. The connection closes after the last of them.
+            let received = try client.readUntilClosed()
+            #expect(received.first == "ERR line too long (max 4096 bytes)")
+            #expect(received.dropFirst() == ["Received: a", "Received: b"])
+        }
+    }
+
+    @Test(arguments: Stage.queueing)
     func aClientThatVanishedCostsNothing(stage: Stage) throws {
         try withServer(stage.name, stage.contractArguments + ["--work-delay", "0.02"]) { server in
             let vanishing = try TestClient(port: server.port)
