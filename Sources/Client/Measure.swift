@@ -82,7 +82,7 @@ struct MeasureSettings {
 
     static let quick = MeasureSettings(
         oneClientMessages: 50, tenClientsMessages: 10, manyClients: 20, manyClientsMessages: 5,
-        talkers: 3, idleClientDeadline: 0.3, neverReadsDeadline: 2, floodBytes: 8 << 20,
+        talkers: 3, idleClientDeadline: 0.3, neverReadsDeadline: 1, floodBytes: 8 << 20,
         workDelay: 0.01, burst: 5, idleWindow: 0.3, loadTimeout: 5)
 }
 
@@ -108,12 +108,14 @@ struct StageColumn {
 
     /// Starts the stage, runs `body` with it, and kills it afterwards whatever happened.
     ///
-    /// Stages 4 and 5 get `--max-clients 200`: their default of 3 would turn most of the load
-    /// away, and the rows would measure the limit instead of the server.
+    /// Stages 4 and 5 get `--max-clients 200` unless `defaultLimit` is set: their default of 3
+    /// would turn most of the load away, and the rows would measure the limit instead of the
+    /// server.
     func withServer<Result>(
-        _ arguments: [String] = [], _ body: (StageServer) throws -> Result
+        _ arguments: [String] = [], defaultLimit: Bool = false,
+        _ body: (StageServer) throws -> Result
     ) throws -> Result {
-        let limit = number >= 4 ? ["--max-clients", "200"] : []
+        let limit = number >= 4 && !defaultLimit ? ["--max-clients", "200"] : []
         let server = try StageServer(name, in: directory, arguments: limit + arguments)
         defer { server.stop() }
         return try body(server)

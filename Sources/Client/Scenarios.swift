@@ -14,7 +14,8 @@ struct Scenario {
     static func all(_ settings: MeasureSettings) -> [Scenario] {
         [
             oneClient(settings), clientsAtOnce(settings), manyClients(settings),
-            idleClient(settings), clientThatNeverReads(settings), urgentOvertakes(settings),
+            turnedAway(settings), idleClient(settings), clientThatNeverReads(settings),
+            urgentOvertakes(settings),
             idleCPU(settings), interruptWithMessagesInFlight(settings),
         ]
     }
@@ -57,6 +58,17 @@ struct Scenario {
                 runLoad(loadOptions(server, clients: clients, messages: messages, settings))
             }
             return [String(Int(result.messagesPerSecond.rounded()))]
+        }
+    }
+
+    /// Ten clients against the stage's default options. Stages 1 to 3 take everyone who comes;
+    /// Stages 4 and 5 serve `--max-clients` (3) and send the rest `ERR server full`.
+    static func turnedAway(_ settings: MeasureSettings) -> Scenario {
+        Scenario(rows: ["10 clients, default options: connections turned away"]) { stage in
+            let result = try stage.withServer(defaultLimit: true) { server in
+                runLoad(loadOptions(server, clients: 10, messages: 10, settings))
+            }
+            return [String(result.connectionErrors)]
         }
     }
 
@@ -210,7 +222,9 @@ private func talk(_ count: Int, to server: StageServer, within seconds: Double) 
 }
 
 /// Sends 4000-byte lines on `connection` without reading a reply, until `bytes` are sent or
-/// the server stops taking them for 200 ms: then its buffers, and this client's, are full.
+/// the server stops taking them for a second: then its buffers, and this client's, are full.
+/// (A shorter pause can be a busy machine's scheduler, and a flood cut short too early fits
+/// in the buffers and blocks nobody.)
 private func flood(_ connection: Connection, bytes limit: Int) {
     let lines = Array(String(repeating: String(repeating: "d", count: 3999) + "\n", count: 16).utf8)
     var sent = 0
@@ -229,7 +243,7 @@ private func flood(_ connection: Connection, bytes limit: Int) {
         }
         guard result < 0 && errno == EAGAIN else { return }  // The server closed it.
         var writable = pollfd(fd: connection.descriptor, events: Int16(POLLOUT), revents: 0)
-        if poll(&writable, 1, 200) <= 0 { return }
+        if poll(&writable, 1, 1000) <= 0 { return }
     }
 }
 
