@@ -51,24 +51,24 @@ let usageExitStatus: Int32 = 64
 
 let usage = """
     usage: Client [--host ADDR] [--port N]
-           Client repeat --message TEXT --interval SECONDS [--count N] [--clients K] \
-    [--host ADDR] [--port N]
-           Client load --clients C --messages M [--prefix TEXT] [--timeout SECONDS] \
-    [--host ADDR] [--port N]
+           Client repeat --message TEXT --interval SECONDS [--count N] [--clients K]
+           Client load --clients C --messages M [--prefix TEXT] [--timeout SECONDS]
            Client measure [--quick]
 
     modes:
       (none)     interactive: lines typed go to the server, lines received are printed
-      repeat     each of K connections sends 'PID: TEXT' every interval, N times (default: until
-                 Ctrl-C), and prints what comes back
-      load       closed loop: each of C connections sends M token lines, one at a time, each
-                 after the reply to the one before; prints messages/s and round-trip latency
+      repeat     each of K connections (default 1) sends 'PID: TEXT' every interval, N times
+                 (default: until Ctrl-C), and prints what comes back
+      load       closed loop: each of C connections sends M token lines, each one after the
+                 reply to the one before; prints messages/s and round-trip latency
+                 (--prefix goes before every token, such as '/urgent '; --timeout, default 60)
       measure    starts every stage built next to this executable, runs the same scenarios
                  against each, and prints one Markdown table (--quick: tiny scenarios)
 
-    options:
+    options of every mode but measure:
       --host ADDR            server address, numeric IPv4 or IPv6 (default 127.0.0.1)
       --port N               server port (default 9090)
+
       -h, --help             show this help
     """
 

@@ -153,28 +153,17 @@ private final class LoadRun {
         openConnections(watchedBy: events)
         let start = monotonicNanoseconds()
         let deadline = start + UInt64(options.timeout * 1e9)
+        var progress = Progress(expected: options.clients * options.messages, at: start)
+        // excerpt: closed-loop
         for index in clients.indices where clients[index].state == .running {
             sendNext(index)
         }
-        var lastProgress = (time: start, completed: 0)
-        while active > 0 {
-            let now = monotonicNanoseconds()
-            if now >= deadline { break }
-            let left = Int32(min(100, (deadline - now) / 1_000_000 + 1))
-            events.wait(milliseconds: left) { token in receive(Int(token)) }
-            if showProgress {
-                let now = monotonicNanoseconds()
-                if now - lastProgress.time >= 1_000_000_000 {
-                    let rate =
-                        Double(completed - lastProgress.completed) * 1e9
-                        / Double(now - lastProgress.time)
-                    logError(
-                        "load: \(completed) of \(options.clients * options.messages) answered, "
-                            + "\(Int(rate)) messages/s")
-                    lastProgress = (now, completed)
-                }
-            }
+        while active > 0 && monotonicNanoseconds() < deadline {
+            // Wakes when replies have come in, and every 100 ms anyway to check the deadline.
+            events.wait(milliseconds: 100) { token in receive(Int(token)) }
+            if showProgress { progress.report(completed) }
         }
+        // end excerpt
         let end = monotonicNanoseconds()
         return result(start: start, end: end)
     }
@@ -220,10 +209,11 @@ private final class LoadRun {
         clients[index].sentAt = monotonicNanoseconds()
         clients[index].awaiting = true
         if !sendAll(outgoing, count: lineLength, on: clients[index].descriptor) {
-            fail(index, SocketError("send", code: errno))
+            fail(index, because: SocketError("send", code: errno).description)
         }
     }
 
+    // excerpt: receive
     /// Reads what has arrived for client `index`, once, and handles every complete line.
     ///
     /// Once is enough: epoll reports a socket for as long as it has unread bytes, so whatever
@@ -236,11 +226,13 @@ private final class LoadRun {
         let count = recv(
             clients[index].descriptor, buffer + buffered, Self.receiveBufferSize - buffered, 0)
         if count == 0 {
-            fail(index, SocketError("recv", code: ECONNRESET), closedByServer: true)
+            fail(index, because: "the server closed a connection")
             return
         }
         if count < 0 {
-            if errno != EAGAIN && errno != EINTR { fail(index, SocketError("recv", code: errno)) }
+            if errno != EAGAIN && errno != EINTR {
+                fail(index, because: SocketError("recv", code: errno).description)
+            }
             return
         }
         let end = buffered + count
@@ -260,6 +252,7 @@ private final class LoadRun {
         if left == Self.receiveBufferSize { left = 0 }  // A line too long to be a reply: dropped.
         clients[index].buffered = left
     }
+    // end excerpt
 
     /// True when the line holds client `index`'s current token, not followed by another digit
     /// (so that `t1-1` is not found in `t1-10`).
@@ -302,14 +295,12 @@ private final class LoadRun {
         }
     }
 
-    private func fail(_ index: Int, _ error: SocketError, closedByServer: Bool = false) {
+    private func fail(_ index: Int, because reason: String) {
         clients[index].state = .failed
         close(clients[index].descriptor)
         connectionErrors += 1
         active -= 1
-        if firstError == nil {
-            firstError = closedByServer ? "the server closed a connection" : error.description
-        }
+        if firstError == nil { firstError = reason }
     }
 
     func closeAll() {
@@ -332,6 +323,25 @@ private final class LoadRun {
             elapsed: Double(end - start) / 1e9,
             latencies: UnsafeBufferPointer(start: latencies, count: completed).sorted(),
             slowestFirstReply: slowestFirst.map { Double($0 - start) / 1e9 })
+    }
+}
+
+/// The line `Client load` prints on stderr about once a second while it runs.
+private struct Progress {
+    let expected: Int
+    private var last: (time: UInt64, completed: Int)
+
+    init(expected: Int, at start: UInt64) {
+        self.expected = expected
+        last = (start, 0)
+    }
+
+    mutating func report(_ completed: Int) {
+        let now = monotonicNanoseconds()
+        guard now - last.time >= 1_000_000_000 else { return }
+        let rate = Double(completed - last.completed) * 1e9 / Double(now - last.time)
+        logError("load: \(completed) of \(expected) answered, \(Int(rate)) messages/s")
+        last = (now, completed)
     }
 }
 
