@@ -103,6 +103,9 @@ struct StageColumn {
 
     var path: String { directory.appendingPathComponent(name).path }
 
+    /// Stage 1: one client is served, the others wait unaccepted until it leaves.
+    var acceptsOneAtATime: Bool { number == 1 }
+
     /// Stage 3 on: a queue with priorities, and `--work-delay`.
     var queuesMessages: Bool { number >= 3 }
 

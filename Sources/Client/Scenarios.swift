@@ -14,7 +14,8 @@ struct Scenario {
     static func all(_ settings: MeasureSettings) -> [Scenario] {
         [
             oneClient(settings), clientsAtOnce(settings), manyClients(settings),
-            turnedAway(settings), idleClient(settings), clientThatNeverReads(settings),
+            manyIdleClients(settings), turnedAway(settings), idleClient(settings),
+            clientThatNeverReads(settings),
             urgentOvertakes(settings),
             idleCPU(settings), interruptWithMessagesInFlight(settings),
         ]
@@ -58,6 +59,27 @@ struct Scenario {
                 runLoad(loadOptions(server, clients: clients, messages: messages, settings))
             }
             return [String(Int(result.messagesPerSecond.rounded()))]
+        }
+    }
+
+    /// What many clients cost while they do nothing: from Stage 2 on, a thread each, with its
+    /// stack. Stage 1 accepts one and leaves the rest waiting in the kernel's backlog.
+    static func manyIdleClients(_ settings: MeasureSettings) -> Scenario {
+        let count = settings.manyClients
+        return Scenario(rows: [
+            "\(count) idle clients connected: server threads",
+            "\(count) idle clients connected: server resident memory, MiB",
+        ]) { stage in
+            try stage.withServer { server in
+                var clients: [Connection] = []
+                for _ in 0..<count { clients.append(try connect(to: server.endpoint)) }
+                let lastAccepted = stage.acceptsOneAtATime ? 0 : count - 1
+                try server.waitForClient(lastAccepted, until: .now + .seconds(5))
+                let threads = try server.settledThreadCount()
+                let kilobytes = try server.status("VmRSS")
+                withExtendedLifetime(clients) {}
+                return [String(threads), String(format: "%.1f", Double(kilobytes) / 1024)]
+            }
         }
     }
 

@@ -81,6 +81,30 @@ final class StageServer: Sendable {
         return Double(user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
     }
 
+    /// A number from `/proc/PID/status`, such as `Threads` or `VmRSS` (in kB).
+    func status(_ field: String) throws -> Int {
+        let text = (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)) ?? ""
+        for line in text.split(separator: "\n") where line.hasPrefix(field + ":") {
+            let words = line.dropFirst(field.count + 1).split(whereSeparator: \.isWhitespace)
+            if let value = words.first.flatMap({ Int($0) }) { return value }
+        }
+        throw MeasureError("no \(field) in /proc/\(pid)/status")
+    }
+
+    /// The server's thread count once it has stopped changing: the same for 100 ms in a row
+    /// (or whatever it is after two seconds). A thread is started just after its client's
+    /// `connected` line is logged, so right after that line the count may still be rising.
+    func settledThreadCount() throws -> Int {
+        let deadline = ContinuousClock.now + .seconds(2)
+        var (count, since) = (try status("Threads"), ContinuousClock.now)
+        while ContinuousClock.now - since < .milliseconds(100) && ContinuousClock.now < deadline {
+            Thread.sleep(forTimeInterval: 0.01)
+            let now = try status("Threads")
+            if now != count { (count, since) = (now, ContinuousClock.now) }
+        }
+        return count
+    }
+
     func signal(_ number: Int32) {
         kill(pid, number)
     }
