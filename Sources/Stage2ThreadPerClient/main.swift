@@ -35,6 +35,7 @@ while true {
     // Registered before its thread starts, so its first line's broadcast already reaches it.
     registry.add(connection, as: client)
     Thread { [registry] in
+        Thread.current.name = client  // So `ps -T` and /proc/PID/task show who it serves.
         serve(connection, as: client, in: registry)
         registry.remove(client)
         log("[\(client)] disconnected")

@@ -16,6 +16,7 @@ let queue = MessageQueue()
 // The one consumer: it alone does the work, so messages are handled one at a time in priority
 // order, however many clients push at once.
 Thread { [queue, workDelay = options.workDelay] in
+    Thread.current.name = "consumer"
     while true {
         let message = queue.pop()
         if workDelay > 0 { Thread.sleep(forTimeInterval: workDelay) }
@@ -49,6 +50,7 @@ while true {
     clientCount += 1
     log("[\(client)] connected from \(connection.peer)")
     Thread { [queue] in
+        Thread.current.name = client  // So `ps -T` and /proc/PID/task show who it serves.
         serve(connection, as: client, into: queue)
         log("[\(client)] disconnected")
     }.start()

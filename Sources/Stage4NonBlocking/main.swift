@@ -23,6 +23,7 @@ let sendTimeout = 1.0
 // The one consumer: it alone does the work, so messages are handled one at a time in priority
 // order, however many clients push at once.
 Thread { [queue, workDelay = options.workDelay] in
+    Thread.current.name = "consumer"
     while true {
         let message = queue.pop()
         if workDelay > 0 { Thread.sleep(forTimeInterval: workDelay) }
@@ -78,6 +79,7 @@ while true {
     }
     log("[\(client)] connected from \(connection.peer)")
     Thread { [queue, slots, idleTimeout = options.idleTimeout] in
+        Thread.current.name = client  // So `ps -T` and /proc/PID/task show who it serves.
         serve(
             connection, as: client, into: queue, idleTimeout: idleTimeout, sendTimeout: sendTimeout)
         slots.release()

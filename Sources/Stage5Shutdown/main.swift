@@ -33,6 +33,7 @@ let consumerFinished = DispatchSemaphore(value: 0)
 // The one consumer: it alone does the work, so messages are handled one at a time in priority
 // order, however many clients push at once. It ends when the queue is closed and empty.
 Thread { [queue, workDelay = options.workDelay] in
+    Thread.current.name = "consumer"
     while let message = queue.pop() {
         if workDelay > 0 { Thread.sleep(forTimeInterval: workDelay) }
         log("[\(message.client)] [\(message.priority)] \(printable(message.text))")
@@ -121,6 +122,7 @@ func acceptClients(
         log("[\(client)] connected from \(connection.peer)")
         clientThreads.enter()
         Thread { [queue, slots, clientThreads, idleTimeout = options.idleTimeout] in
+            Thread.current.name = client  // So `ps -T` and /proc/PID/task show who it serves.
             serve(
                 connection, as: client, into: queue, idleTimeout: idleTimeout,
                 sendTimeout: sendTimeout)

@@ -106,6 +106,20 @@ public final class ServerProcess: Sendable {
         (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task").count) ?? -1
     }
 
+    /// The names of the server's threads, from `/proc/PID/task/*/comm`. The stages name each
+    /// client's thread after the client (`client-3`) and the consumer `consumer`.
+    public var threadNames: [String] {
+        let tasks =
+            (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")) ?? []
+        return tasks.compactMap {
+            try? String(contentsOfFile: "/proc/\(pid)/task/\($0)/comm", encoding: .utf8)
+                .trimmingCharacters(in: .newlines)
+        }
+    }
+
+    /// How many threads serve a client right now.
+    public var clientThreadCount: Int { threadNames.filter { $0.hasPrefix("client-") }.count }
+
     /// Waits until `condition` holds, checking it every few milliseconds, or fails at the deadline
     /// with `what` and the last value seen. For states the server announces nowhere, such as how
     /// many descriptors it holds once a thread has ended.
