@@ -48,6 +48,7 @@ struct EventPoll: ~Copyable {
     private let capacity: Int32
 
     init(capacity: Int32 = 256) throws(SocketError) {
+        // `nil` opens the program itself, and so every library it has loaded: the C library too.
         let library = dlopen(nil, RTLD_NOW)
         guard let create = dlsym(library, "epoll_create1"),
             let control = dlsym(library, "epoll_ctl"),

@@ -20,19 +20,19 @@ func runMeasure(quick: Bool) -> Never {
     killServerOnInterrupt()
 
     let scenarios = Scenario.all(settings)
-    // cells[row][stage]: `nil` is a stage that cannot do what the row asks, printed `n/a`.
+    // cells[row][stage], filled one stage (one column) at a time; `nil` is printed `n/a`.
     var cells = scenarios.flatMap(\.rows).map { _ in [String?]() }
     var failures = 0
     for stage in stages {
         var row = 0
         for scenario in scenarios {
             logError("measure: \(stage.name): \(scenario.rows[0])")
-            var measured: [String?]
+            let measured: [String?]
             do {
                 measured = try scenario.measure(stage)
             } catch {
                 // Reported, counted, and shown as n/a; the other scenarios still run.
-                logError("measure: \(stage.name): \(error)")
+                logError("measure: \(stage.name): failed: \(error)")
                 failures += 1
                 measured = scenario.rows.map { _ in nil }
             }

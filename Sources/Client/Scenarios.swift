@@ -6,18 +6,25 @@ import Net
 struct Scenario {
     /// The rows' labels, in the order `measure` returns their cells.
     let rows: [String]
-    /// Runs the scenario against one stage. A `nil` cell means the stage cannot do what the
-    /// row asks (Stages 1 and 2 have no priorities); every other cell is a measured number.
+    /// Runs the scenario against one stage. A `nil` cell, printed `n/a`, means the stage cannot
+    /// do what the row asks (Stages 1 and 2 have no priorities), or there was nothing to measure
+    /// (no slowest first reply when some client never got one); every other cell is a number
+    /// measured just now.
     let measure: (StageColumn) throws -> [String?]
 
     /// Every scenario, in the order of the table, each showing why a later stage exists.
     static func all(_ settings: MeasureSettings) -> [Scenario] {
         [
-            oneClient(settings), clientsAtOnce(settings), manyClients(settings),
-            manyIdleClients(settings), turnedAway(settings), idleClient(settings),
+            oneClient(settings),
+            clientsAtOnce(settings),
+            manyClients(settings),
+            manyIdleClients(settings),
+            turnedAway(settings),
+            idleClient(settings),
             clientThatNeverReads(settings),
             urgentOvertakes(settings),
-            idleCPU(settings), interruptWithMessagesInFlight(settings),
+            idleCPU(settings),
+            interruptWithMessagesInFlight(settings),
         ]
     }
 

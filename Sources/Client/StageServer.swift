@@ -19,6 +19,7 @@ final class StageServer: Sendable {
     let port: UInt16
     private let process: Process
     private let output = CollectedLines()
+    private let errors = CollectedLines()
     /// Signalled once, when the process exits.
     private let exited = DispatchSemaphore(value: 0)
 
@@ -37,7 +38,7 @@ final class StageServer: Sendable {
         try process.run()
         runningServer.store(process.processIdentifier, ordering: .sequentiallyConsistent)
         output.collect(from: outPipe.fileHandleForReading)
-        CollectedLines().collect(from: errorPipe.fileHandleForReading)  // Read, and let go.
+        errors.collect(from: errorPipe.fileHandleForReading)
 
         let first = output.waitForLine(until: .now + .seconds(5)) { _ in true }
         guard let first, first.hasPrefix("listening on "),
@@ -45,7 +46,10 @@ final class StageServer: Sendable {
         else {
             kill(process.processIdentifier, SIGKILL)
             process.waitUntilExit()
-            throw MeasureError("\(name) did not print 'listening on HOST:PORT'")
+            runningServer.store(0, ordering: .sequentiallyConsistent)
+            let said = output.lines + errors.lines
+            throw MeasureError(
+                "\(name) did not print 'listening on HOST:PORT'; it printed \(said)")
         }
         self.port = port
     }
@@ -105,6 +109,7 @@ final class StageServer: Sendable {
         return count
     }
 
+    /// Sends the server a signal, such as SIGINT.
     func signal(_ number: Int32) {
         kill(pid, number)
     }
@@ -127,11 +132,6 @@ final class StageServer: Sendable {
         if process.isRunning { kill(pid, SIGKILL) }
         process.waitUntilExit()
         runningServer.store(0, ordering: .sequentiallyConsistent)
-    }
-
-    /// The lines printed so far that `matches` accepts.
-    func lines(where matches: (String) -> Bool) -> [String] {
-        output.lines(where: matches)
     }
 }
 
@@ -199,9 +199,8 @@ private final class CollectedLines: @unchecked Sendable {
         }.start()
     }
 
-    func lines(where matches: (String) -> Bool) -> [String] {
-        changed.withLock { collected.filter(matches) }
-    }
+    /// Every line so far.
+    var lines: [String] { changed.withLock { collected } }
 
     func waitForLine(
         until deadline: ContinuousClock.Instant, where matches: (String) -> Bool
