@@ -6,8 +6,8 @@ import TestSupport
 final class ClientProcess {
     private let process = Process()
     private let input = Pipe()
-    private let output = CollectedLines()
-    private let errors = CollectedLines()
+    private let output = OutputLog()
+    private let errors = OutputLog()
     /// Signalled once, when the process exits.
     private let exited = DispatchSemaphore(value: 0)
 
@@ -81,76 +81,4 @@ func withClient<Result>(
     let client = try ClientProcess(arguments)
     defer { client.forceStop() }
     return try body(client)
-}
-
-/// Lines read from a child's pipe by a thread of its own, with a way to wait for one.
-/// Every stored property is touched only while `changed` is locked.
-private final class CollectedLines: @unchecked Sendable {
-    private var collected: [String] = []
-    private var ended = false
-    private let changed = NSCondition()
-
-    var lines: [String] { changed.withLock { collected } }
-
-    func collect(from handle: FileHandle) {
-        Thread { [self] in
-            var pending = Data()
-            while true {
-                let chunk = handle.availableData
-                if chunk.isEmpty { break }
-                pending.append(chunk)
-                while let newline = pending.firstIndex(of: 10) {
-                    let line = String(
-                        decoding: pending[pending.startIndex..<newline], as: UTF8.self)
-                    pending.removeSubrange(pending.startIndex...newline)
-                    update { $0.collected.append(line) }
-                }
-            }
-            if !pending.isEmpty {
-                let rest = String(decoding: pending, as: UTF8.self)
-                update { $0.collected.append(rest) }
-            }
-            update { $0.ended = true }
-        }.start()
-    }
-
-    private func update(_ change: (CollectedLines) -> Void) {
-        changed.withLock {
-            change(self)
-            changed.broadcast()
-        }
-    }
-
-    @discardableResult
-    func waitForLine(timeout: Duration, where matches: (String) -> Bool) throws -> String {
-        let deadline = Date() + timeout.seconds
-        return try changed.withLock {
-            var checked = 0
-            while true {
-                while checked < collected.count {
-                    if matches(collected[checked]) { return collected[checked] }
-                    checked += 1
-                }
-                if ended || !changed.wait(until: deadline) {
-                    throw TestFailure(
-                        "no such line within \(timeout); the last lines were: "
-                            + "\(collected.suffix(20))")
-                }
-            }
-        }
-    }
-
-    /// Waits (briefly) until the pipe has been read to its end, so `lines` holds everything.
-    func waitForEnd() {
-        let deadline = Date() + 2
-        changed.withLock {
-            while !ended && changed.wait(until: deadline) {}
-        }
-    }
-}
-
-extension Duration {
-    var seconds: Double {
-        Double(components.seconds) + Double(components.attoseconds) / 1e18
-    }
 }

@@ -213,18 +213,20 @@ public func withServer<Result>(
 
 /// Lines read from one of a child's pipes, by a thread of its own, with a way to wait for one.
 /// Every field is read and written only while `changed` is locked.
-final class OutputLog: @unchecked Sendable {
+public final class OutputLog: @unchecked Sendable {
     private var collected: [String] = []
     private var ended = false
     private let changed = NSCondition()
 
-    var lines: [String] {
+    public init() {}
+
+    public var lines: [String] {
         changed.lock()
         defer { changed.unlock() }
         return collected
     }
 
-    func collect(from handle: FileHandle) {
+    public func collect(from handle: FileHandle) {
         let thread = Thread { [self] in
             var pending = Data()
             while true {
@@ -254,7 +256,8 @@ final class OutputLog: @unchecked Sendable {
         changed.unlock()
     }
 
-    func waitForLine(
+    @discardableResult
+    public func waitForLine(
         after start: Int = 0, timeout: Duration, where predicate: (String) -> Bool
     ) throws -> (index: Int, line: String) {
         let deadline = Date() + timeout.seconds
@@ -276,7 +279,7 @@ final class OutputLog: @unchecked Sendable {
         }
     }
 
-    func waitForEnd(timeout: Duration) {
+    public func waitForEnd(timeout: Duration = .seconds(2)) {
         let deadline = Date() + timeout.seconds
         changed.lock()
         defer { changed.unlock() }
@@ -287,7 +290,7 @@ final class OutputLog: @unchecked Sendable {
 }
 
 extension Duration {
-    var seconds: Double {
+    public var seconds: Double {
         Double(components.seconds) + Double(components.attoseconds) / 1e18
     }
 }
