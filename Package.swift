@@ -26,7 +26,7 @@ let package = Package(
         .testTarget(name: "Stage2Tests", dependencies: ["TestSupport"]),
         .testTarget(name: "Stage3Tests", dependencies: ["TestSupport", "Stage3PriorityQueue"]),
         .testTarget(name: "Stage4Tests", dependencies: ["TestSupport"]),
-        .testTarget(name: "Stage5Tests", dependencies: ["TestSupport"]),
+        .testTarget(name: "Stage5Tests", dependencies: ["TestSupport", "Net"]),
         .testTarget(name: "ClientTests", dependencies: ["TestSupport"]),
         // The docs against the code: transcripts replayed, excerpts compared, links followed.
         .testTarget(name: "DocsTests", dependencies: ["TestSupport"]),

@@ -63,7 +63,7 @@ while true {
     do {
         connection = try listener.accept()
     } catch  where error.wouldBlock {
-        // The client gave up between `poll` and `accept`: nobody is waiting after all.
+        // `poll` said someone was waiting, yet nobody is: readiness is a hint, not a promise.
         continue
     } catch {
         // For example EMFILE (out of file descriptors): this client is lost, the server is not.

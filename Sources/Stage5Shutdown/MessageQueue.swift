@@ -62,15 +62,19 @@ final class MessageQueue: @unchecked Sendable {
     private var closed = false
     private var popped = 0
 
-    /// Queues a message and wakes the consumer if it is waiting.
-    func push(client: String, connection: Connection, priority: Priority, text: [UInt8]) {
+    /// Queues a message and wakes the consumer if it is waiting. Returns false, and queues
+    /// nothing, once the queue is closed.
+    @discardableResult
+    func push(client: String, connection: Connection, priority: Priority, text: [UInt8]) -> Bool {
         condition.withLock {
+            if closed { return false }
             heap.insert(
                 Message(
                     client: client, connection: connection, sequence: nextSequence,
                     arrival: .now, priority: priority, text: text))
             nextSequence += 1
             condition.signal()
+            return true
         }
     }
 
@@ -87,7 +91,7 @@ final class MessageQueue: @unchecked Sendable {
         }
     }
 
-    /// Says no more messages will come: the consumer drains the queue, then `pop` returns nil.
+    /// Takes no more messages: the consumer drains the queue, then `pop` returns nil.
     func close() {
         condition.withLock {
             closed = true

@@ -44,8 +44,10 @@ struct ShutdownSignal: ~Copyable {
         var action = sigaction()
         action.__sigaction_handler.sa_handler = onShutdownSignal
         sigemptyset(&action.sa_mask)
-        // SA_RESTART: calls the signal interrupts in other threads (`recv`, `send`) carry on by
-        // themselves instead of failing with EINTR. `poll` is never restarted: it returns EINTR.
+        // SA_RESTART: many calls the signal interrupts carry on by themselves instead of failing
+        // with EINTR. Not all: `poll` never restarts, nor does `recv` or `send` on a socket with
+        // a timeout (SO_RCVTIMEO, SO_SNDTIMEO), as every client socket here has. Those return
+        // EINTR, and `retryOnInterrupt` in Net makes them again.
         action.sa_flags = SA_RESTART
         sigaction(SIGINT, &action, nil)
         sigaction(SIGTERM, &action, nil)

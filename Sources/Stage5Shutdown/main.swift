@@ -57,14 +57,14 @@ let clientsServed = acceptClients(
     on: Listener.openOrExit(host: options.host, port: options.port), until: shutdownSignal)
 
 // excerpt: shutdown
-// The listener is closed: new clients are refused. Stop reading: each client thread's `recv`
-// now returns end of file, so every thread finishes the lines it has and ends.
+// The listener is closed: new clients are refused. Close the queue: from now on it takes no
+// new message, and the consumer ends once it has handled, and ACKed, every message in it.
+queue.close()
+// Stop reading. A client thread waiting in `recv` wakes with end of file; one whose client is
+// still sending finds the queue closed at its next line. Either way it ends: join them all.
 let stillConnected = slots.connections
 for connection in stillConnected { connection.shutdownRead() }
 clientThreads.wait()
-// No thread can push any more. Closing the queue lets the consumer finish what is in it, ACKs
-// included, and then end.
-queue.close()
 consumerFinished.wait()
 for connection in stillConnected {
     try? connection.sendLine("Quit")
@@ -104,7 +104,7 @@ func acceptClients(
         do {
             connection = try listener.accept()
         } catch  where error.wouldBlock {
-            // The client gave up between `poll` and `accept`: nobody is waiting after all.
+            // `poll` said someone was waiting, yet nobody is: readiness is a hint, not a promise.
             continue
         } catch {
             // For example EMFILE (out of file descriptors): this client is lost, the server is not.
@@ -178,7 +178,9 @@ func serve(
         try connection.setSendTimeout(sendTimeout)
         while let line = try reader.readLine(deadline: .now + .seconds(idleTimeout)) {
             let (priority, text) = Priority.parse(line)
-            queue.push(client: client, connection: connection, priority: priority, text: text)
+            // Refused once shutting down: a client that keeps sending cannot keep us here.
+            guard queue.push(client: client, connection: connection, priority: priority, text: text)
+            else { return }
         }
     } catch LineReader.Failure.lineTooLong {
         connection.sendFinalLine("ERR line too long (max \(LineFramer.maxLineLength) bytes)")

@@ -1,4 +1,6 @@
+import Foundation
 import Glibc
+import Net
 import TestSupport
 import Testing
 
@@ -20,6 +22,44 @@ import Testing
             let shuttingDown = try server.waitForLine("shutting down")
             try server.waitForLine(
                 "shutdown complete: 1 clients served, 5 messages processed", after: shuttingDown)
+        }
+    }
+
+    /// A client that never stops sending, and reads its ACKs as they come: there is always
+    /// another line waiting for the server to read. The server still stops taking its lines,
+    /// finishes what it took, says `Quit`, and exits.
+    @Test func aClientThatKeepsSendingCannotHoldTheShutdownOpen() throws {
+        try withServer(stage.name) { server in
+            let flooder = try TestClient(port: server.port)
+            let descriptor = flooder.descriptor
+            let readerDone = DispatchSemaphore(value: 0)
+            let sawQuit = Locked(false)
+            // Reads ACKs until the server closes, so the consumer is never kept waiting.
+            Thread {
+                var received: [UInt8] = []
+                var chunk = [UInt8](repeating: 0, count: 65536)
+                while case let count = recv(descriptor, &chunk, chunk.count, 0), count > 0 {
+                    received.append(contentsOf: chunk[..<count])
+                }
+                sawQuit.withLock {
+                    $0 = String(decoding: received, as: UTF8.self).hasSuffix("Quit\n")
+                }
+                readerDone.signal()
+            }.start()
+            // Sends from here until the server hangs up, for fifteen seconds at the most.
+            let lines = Array(String(repeating: "more\n", count: 10_000).utf8)
+            let end = ContinuousClock.now + .seconds(15)
+            var signalled = false
+            while ContinuousClock.now < end, (try? flooder.send(bytes: lines)) != nil {
+                if !signalled, server.lines.contains("[client-0] [normal] more") {
+                    server.signal(SIGINT)
+                    signalled = true
+                }
+            }
+            #expect(signalled)
+            #expect(try server.waitForExit() == 0)
+            #expect(readerDone.wait(timeout: .now() + 10) == .success)
+            #expect(sawQuit.withLock { $0 })
         }
     }
 
