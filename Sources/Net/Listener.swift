@@ -69,12 +69,14 @@ public struct Listener: ~Copyable {
         let client = try retryOnInterrupt("accept") {
             withSockaddr(&storage) { Glibc.accept(descriptor, $0, &length) }
         }
+        // excerpt: nodelay
         // Why TCP_NODELAY: every message here is one small line, sent when it is ready. Nagle's
         // algorithm would hold a small segment back until the previous one is acknowledged, and
         // the peer delays its acknowledgements by up to 40 ms: a chat would crawl.
         var on: Int32 = 1
         setsockopt(
             client, Int32(IPPROTO_TCP), TCP_NODELAY, &on, socklen_t(MemoryLayout<Int32>.size))
+        // end excerpt
         return Connection(descriptor: client, peer: SocketAddress(storage))
     }
 
