@@ -30,6 +30,10 @@ public func exitWithError(_ error: any Error) -> Never {
 /// `\x00`-style escapes, so a client cannot move the cursor or recolour the terminal of the
 /// person reading the log.
 public func printable(_ bytes: [UInt8]) -> String {
+    // The common case, a line with no control character, needs no scalar-by-scalar copy.
+    if !bytes.contains(where: { $0 < 0x20 && $0 != 0x09 || $0 == 0x7F }) {
+        return String(decoding: bytes, as: UTF8.self)
+    }
     var text = ""
     for scalar in String(decoding: bytes, as: UTF8.self).unicodeScalars {
         if (scalar.value < 0x20 && scalar != "\t") || scalar.value == 0x7F {
