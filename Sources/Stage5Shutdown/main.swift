@@ -57,12 +57,14 @@ let clientsServed = acceptClients(
     on: Listener.openOrExit(host: options.host, port: options.port), until: shutdownSignal)
 
 // excerpt: shutdown
-// The listener is closed: new clients are refused. Close the queue: from now on it takes no
-// new message, and the consumer ends once it has handled, and ACKed, every message in it.
+// The listener is closed: new clients are refused. Everyone connected now will hear `Quit`;
+// list them before any of their threads can end and give up its slot.
+let stillConnected = slots.connections
+// Close the queue: from now on it takes no new message, and the consumer ends once it has
+// handled, and ACKed, every message in it.
 queue.close()
 // Stop reading. A client thread waiting in `recv` wakes with end of file; one whose client is
 // still sending finds the queue closed at its next line. Either way it ends: join them all.
-let stillConnected = slots.connections
 for connection in stillConnected { connection.shutdownRead() }
 clientThreads.wait()
 consumerFinished.wait()

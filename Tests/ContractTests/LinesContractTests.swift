@@ -35,6 +35,9 @@ import Testing
             // The empty lines produced nothing: the next reply is for the next line.
             try client.send("four")
             #expect(try client.readLine() == stage.reply(to: "four", from: 0))
+            client.close()
+            try server.waitForLine("[client-0] disconnected")
+            try server.checkStillServing(stage, asClient: 1)
         }
     }
 
@@ -44,6 +47,9 @@ import Testing
             let client = try TestClient(port: server.port)
             for byte in "slowly\n".utf8 { try client.send(bytes: [byte]) }
             #expect(try client.readLine() == stage.reply(to: "slowly", from: 0))
+            client.close()
+            try server.waitForLine("[client-0] disconnected")
+            try server.checkStillServing(stage, asClient: 1)
         }
     }
 
@@ -96,6 +102,9 @@ import Testing
             #expect(try client.readLineBytes() == prefix + payload)
             // The log shows each invalid byte as U+FFFD and the NUL as an escape.
             try server.waitForLine(stage.logLine(for: "\u{FFFD}\\x00\u{FFFD}(z\u{FFFD}", from: 0))
+            client.close()
+            try server.waitForLine("[client-0] disconnected")
+            try server.checkStillServing(stage, asClient: 1)
         }
     }
 

@@ -100,4 +100,13 @@ import Testing
             }
         }
     }
+
+    @Test(arguments: Stage.queueing)
+    func badWorkDelaysExit64(stage: Stage) throws {
+        for value in ["-1", "soon", "nan", "inf"] {
+            let run = try runToExit(stage.name, ["--work-delay", value])
+            #expect(run.status == 64, "--work-delay \(value)")
+            #expect(run.stderr.hasPrefix("error: bad value '\(value)' for --work-delay"))
+        }
+    }
 }

@@ -59,7 +59,10 @@ import Testing
             #expect(signalled)
             #expect(try server.waitForExit() == 0)
             #expect(readerDone.wait(timeout: .now() + 10) == .success)
-            #expect(sawQuit.withLock { $0 })
+            // Its last line is `Quit`, unless the machine was so busy that the reader fell a whole
+            // second behind and the server cut it off as a client that does not read.
+            let cutOff = server.lines.contains("[client-0] send timed out")
+            #expect(sawQuit.withLock { $0 } || cutOff)
         }
     }
 
