@@ -25,7 +25,7 @@ while true {
     do {
         connection = try listener.accept()
     } catch {
-        // For example EMFILE (out of file descriptors): this client is lost, the server is not.
+        // For example EMFILE (out of descriptors): the client waits in the backlog until one frees.
         reportAcceptFailure(error)
         continue
     }

@@ -66,7 +66,7 @@ while true {
         // `poll` said someone was waiting, yet nobody is: readiness is a hint, not a promise.
         continue
     } catch {
-        // For example EMFILE (out of file descriptors): this client is lost, the server is not.
+        // For example EMFILE (out of descriptors): the client waits in the backlog until one frees.
         reportAcceptFailure(error)
         continue
     }

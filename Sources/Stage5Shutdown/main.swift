@@ -109,7 +109,7 @@ func acceptClients(
             // `poll` said someone was waiting, yet nobody is: readiness is a hint, not a promise.
             continue
         } catch {
-            // For example EMFILE (out of file descriptors): this client is lost, the server is not.
+            // For example EMFILE (out of descriptors): the client waits in the backlog until one frees.
             reportAcceptFailure(error)
             continue
         }
