@@ -159,11 +159,7 @@ func killServerOnInterrupt() {
     sigemptyset(&action.sa_mask)
     sigaction(SIGINT, &action, nil)
     sigaction(SIGTERM, &action, nil)
-    var shutdownSignals = sigset_t()
-    sigemptyset(&shutdownSignals)
-    sigaddset(&shutdownSignals, SIGINT)
-    sigaddset(&shutdownSignals, SIGTERM)
-    pthread_sigmask(SIG_UNBLOCK, &shutdownSignals, nil)
+    unblockSignals([SIGINT, SIGTERM])
 }
 
 /// Lines read from a child's pipe by a thread of its own, with a way to wait for one.

@@ -53,11 +53,7 @@ struct ShutdownSignal: ~Copyable {
         sigaction(SIGTERM, &action, nil)
         // A process inherits its parent's blocked signals; a blocked signal is never delivered.
         // Unblocked here, in the main thread, before the threads that inherit this mask exist.
-        var shutdownSignals = sigset_t()
-        sigemptyset(&shutdownSignals)
-        sigaddset(&shutdownSignals, SIGINT)
-        sigaddset(&shutdownSignals, SIGTERM)
-        pthread_sigmask(SIG_UNBLOCK, &shutdownSignals, nil)
+        unblockSignals([SIGINT, SIGTERM])
         return ShutdownSignal(descriptor: ends[0])
     }
 }
