@@ -22,6 +22,42 @@ public final class Connection: Sendable {
 
     deinit { Glibc.close(descriptor) }
 
+    /// Opens a TCP connection to `address`: the client's half of what `Listener` and `accept`
+    /// do, for the companion client and the tests.
+    ///
+    /// `receiveBuffer` (in bytes) shrinks the socket's receive buffer, so a client that never
+    /// reads fills up after a few kilobytes of replies instead of a few megabytes. It is set
+    /// before connecting because the window offered in the handshake depends on it.
+    ///
+    /// The corresponding C functions are `socket`, `setsockopt` and `connect`.
+    public static func connect(
+        to address: SocketAddress, receiveBuffer: Int32? = nil
+    ) throws(SocketError) -> Connection {
+        guard case (var storage, let length)? = address.storage() else {
+            throw SocketError("connect \(address)", code: EINVAL)
+        }
+        let descriptor = try retryOnInterrupt("socket") {
+            socket(Int32(storage.ss_family), Int32(SOCK_STREAM.rawValue), 0)
+        }
+        // Why TCP_NODELAY: a request/reply client sends one short line and waits. Nagle's
+        // algorithm would hold a short line back while an earlier one is unacknowledged.
+        var on: Int32 = 1
+        setsockopt(
+            descriptor, Int32(IPPROTO_TCP), TCP_NODELAY, &on, socklen_t(MemoryLayout<Int32>.size))
+        if var size = receiveBuffer {
+            setsockopt(
+                descriptor, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
+        }
+        // A connect interrupted by a signal goes on in the background and cannot simply be made
+        // again, so it is not retried: any failure here is final.
+        guard withSockaddr(&storage, { Glibc.connect(descriptor, $0, length) }) == 0 else {
+            let code = errno
+            Glibc.close(descriptor)
+            throw SocketError("connect \(address)", code: code)
+        }
+        return Connection(descriptor: descriptor, peer: address)
+    }
+
     // excerpt: send-all
     /// Sends every byte, however many `send` calls it takes.
     ///

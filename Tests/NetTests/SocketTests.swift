@@ -42,6 +42,14 @@ import Testing
         #expect("\(SocketAddress(host: "10.0.0.1", port: 80))" == "10.0.0.1:80")
     }
 
+    @Test func connectingWhereNobodyListensIsRefused() throws {
+        // Bind a port, then let it go: now nothing listens there.
+        let port = try Listener(host: "127.0.0.1", port: 0).address.port
+        #expect(throws: SocketError("connect 127.0.0.1:\(port)", code: ECONNREFUSED)) {
+            _ = try Connection.connect(to: SocketAddress(host: "127.0.0.1", port: port))
+        }
+    }
+
     @Test func aBusyPortIsAddressInUse() throws {
         let first = try Listener(host: "127.0.0.1", port: 0)
         let port = first.address.port
@@ -116,19 +124,8 @@ import Testing
 /// A connected pair of TCP sockets over loopback.
 func connectedPair() throws -> (Connection, Connection) {
     let listener = try Listener(host: "127.0.0.1", port: 0)
-    let client = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_port = listener.address.port.bigEndian
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    let result = withUnsafePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-            connect(client, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
-        }
-    }
-    try #require(result == 0)
-    let server = try listener.accept()
-    return (Connection(descriptor: client, peer: listener.address), server)
+    let client = try Connection.connect(to: listener.address)
+    return (client, try listener.accept())
 }
 
 /// What a reader thread received, and a signal for when it saw end of file.
