@@ -13,10 +13,12 @@ public struct ServerOptions: Equatable, Sendable {
     public var maxClients = 3
     /// Stage 4 on: seconds a client may take to complete a line.
     public var idleTimeout = 5.0
+    /// Stage 5 on: the longest a graceful shutdown may take, in seconds, from the signal to exit.
+    public var shutdownTimeout = 5.0
 
     /// The options a stage may add to `--host` and `--port`.
     public enum Extra: CaseIterable, Sendable {
-        case workDelay, maxClients, idleTimeout
+        case workDelay, maxClients, idleTimeout, shutdownTimeout
     }
 
     /// Why the command line could not be understood; printed as `error: MESSAGE`.
@@ -85,6 +87,12 @@ public struct ServerOptions: Equatable, Sendable {
                     throw bad(text, "seconds, more than 0")
                 }
                 options.idleTimeout = seconds
+            case "--shutdown-timeout" where extras.contains(.shutdownTimeout):
+                let text = try value()
+                guard let seconds = Double(text), seconds > 0, seconds.isFinite else {
+                    throw bad(text, "seconds, more than 0")
+                }
+                options.shutdownTimeout = seconds
             default:
                 if argument.hasPrefix("-") {
                     throw UsageError(message: "unknown option '\(name)'")
@@ -113,6 +121,10 @@ public struct ServerOptions: Equatable, Sendable {
         }
         if extras.contains(.idleTimeout) {
             lines.append("  --idle-timeout SECONDS time allowed to complete a line (default 5)")
+        }
+        if extras.contains(.shutdownTimeout) {
+            lines.append(
+                "  --shutdown-timeout SECONDS  longest a graceful shutdown may take (default 5)")
         }
         lines.append("  -h, --help             show this help")
         return lines.joined(separator: "\n")
