@@ -40,15 +40,6 @@ enum Command: Equatable, Sendable {
     case help
 }
 
-/// Why the command line could not be understood; printed as `error: MESSAGE`.
-struct UsageError: Error, Equatable, CustomStringConvertible {
-    let message: String
-    var description: String { message }
-}
-
-/// The exit status for a usage error, as `sysexits.h` names it: `EX_USAGE`. The stages use it too.
-let usageExitStatus: Int32 = 64
-
 let usage = """
     usage: Client [--host ADDR] [--port N]
            Client repeat --message TEXT --interval SECONDS [--count N] [--clients K]
@@ -72,104 +63,32 @@ let usage = """
       -h, --help             show this help
     """
 
-/// Reads the command line one option at a time; `--port 9090` and `--port=9090` mean the same.
-private struct ArgumentReader {
-    private var remaining: ArraySlice<String>
-    /// The option being read, without any `=value`, for error messages.
-    private(set) var name = ""
-    private var inlineValue: String?
-    /// Set when `-h` or `--help` was met: reading stops there, and nothing else is checked.
-    private(set) var helpRequested = false
-
-    init(_ arguments: ArraySlice<String>) {
-        remaining = arguments
-    }
-
-    /// The next option's name, or `nil` when none is left or help was asked for. A stray
-    /// argument is an error.
-    mutating func nextOption() throws(UsageError) -> String? {
-        guard let argument = remaining.popFirst() else { return nil }
-        if argument == "-h" || argument == "--help" {
-            helpRequested = true
-            return nil
-        }
-        guard argument.hasPrefix("-") else {
-            throw UsageError(message: "unexpected argument '\(argument)'")
-        }
-        name = argument
-        inlineValue = nil
-        if argument.hasPrefix("--"), let equals = argument.firstIndex(of: "=") {
-            name = String(argument[..<equals])
-            inlineValue = String(argument[argument.index(after: equals)...])
-        }
-        return name
-    }
-
-    /// The current option's value, converted by `convert`; `expected` says what would do.
-    mutating func value<Value>(
-        expected: String, _ convert: (String) -> Value?
-    ) throws(UsageError) -> Value {
-        let text: String
-        if let inlineValue {
-            text = inlineValue
-        } else if let next = remaining.popFirst() {
-            text = next
-        } else {
-            throw UsageError(message: "\(name) needs a value")
-        }
-        guard let value = convert(text) else {
-            throw UsageError(message: "bad value '\(text)' for \(name) (expected \(expected))")
-        }
-        return value
-    }
-
-    /// An option that takes no value, such as `--quick`.
-    func flag() throws(UsageError) {
-        if inlineValue != nil { throw UsageError(message: "\(name) takes no value") }
-    }
-
-    mutating func text() throws(UsageError) -> String {
-        try value(expected: "text") { $0 }
-    }
-
-    mutating func wholeNumber() throws(UsageError) -> Int {
-        try value(expected: "a whole number, 1 or more") { Int($0).flatMap { $0 >= 1 ? $0 : nil } }
-    }
-
-    mutating func seconds() throws(UsageError) -> Double {
-        try value(expected: "seconds, more than 0") {
-            Double($0).flatMap { $0 > 0 && $0.isFinite ? $0 : nil }
-        }
-    }
-
+/// `--host` and `--port`, which every mode but measure takes.
+extension OptionReader {
     /// Reads `--host` or `--port` into `endpoint`; false for any other option.
     mutating func readEndpointOption(into endpoint: inout Endpoint) throws(UsageError) -> Bool {
         switch name {
-        case "--host":
-            endpoint.host = try value(
-                expected: "a numeric IPv4 or IPv6 address, such as 127.0.0.1"
-            ) { SocketAddress.isNumericHost($0) ? $0 : nil }
-        case "--port":
-            endpoint.port = try value(expected: "a port from 0 to 65535") { UInt16($0) }
-        default:
-            return false
+        case "--host": endpoint.host = try host()
+        case "--port": endpoint.port = try port()
+        default: return false
         }
         return true
     }
-
-    func unknown() -> UsageError {
-        UsageError(message: "unknown option '\(name)'")
-    }
 }
+
+/// The most connections and messages a mode takes: enough for any load this machine can
+/// give, few enough that the run's bookkeeping fits in memory.
+let mostClients = ServerOptions.mostClients
+let mostMessages = 1_000_000
 
 extension Command {
     /// Parses `arguments` (without the program name).
     static func parse(_ arguments: [String]) throws(UsageError) -> Command {
         guard let first = arguments.first, !first.hasPrefix("-") else {
-            var reader = ArgumentReader(arguments[...])
+            var reader = OptionReader(arguments[...])
             return try parseInteractive(&reader)
         }
-        var reader = ArgumentReader(arguments.dropFirst())
+        var reader = OptionReader(arguments.dropFirst())
         switch first {
         case "repeat": return try parseRepeat(&reader)
         case "load": return try parseLoad(&reader)
@@ -180,7 +99,7 @@ extension Command {
         }
     }
 
-    private static func parseInteractive(_ reader: inout ArgumentReader) throws(UsageError)
+    private static func parseInteractive(_ reader: inout OptionReader) throws(UsageError)
         -> Command
     {
         var server = Endpoint()
@@ -190,7 +109,7 @@ extension Command {
         return reader.helpRequested ? .help : .interactive(server)
     }
 
-    private static func parseRepeat(_ reader: inout ArgumentReader) throws(UsageError) -> Command {
+    private static func parseRepeat(_ reader: inout OptionReader) throws(UsageError) -> Command {
         var options = RepeatOptions()
         var (message, interval): (String?, Double?) = (nil, nil)
         while let name = try reader.nextOption() {
@@ -198,8 +117,8 @@ extension Command {
             switch name {
             case "--message": message = try reader.text()
             case "--interval": interval = try reader.seconds()
-            case "--count": options.count = try reader.wholeNumber()
-            case "--clients": options.clients = try reader.wholeNumber()
+            case "--count": options.count = try reader.wholeNumber(upTo: mostMessages)
+            case "--clients": options.clients = try reader.wholeNumber(upTo: mostClients)
             default: throw reader.unknown()
             }
         }
@@ -210,14 +129,14 @@ extension Command {
         return .parrot(options)
     }
 
-    private static func parseLoad(_ reader: inout ArgumentReader) throws(UsageError) -> Command {
+    private static func parseLoad(_ reader: inout OptionReader) throws(UsageError) -> Command {
         var options = LoadOptions()
         var (clients, messages): (Int?, Int?) = (nil, nil)
         while let name = try reader.nextOption() {
             if try reader.readEndpointOption(into: &options.server) { continue }
             switch name {
-            case "--clients": clients = try reader.wholeNumber()
-            case "--messages": messages = try reader.wholeNumber()
+            case "--clients": clients = try reader.wholeNumber(upTo: mostClients)
+            case "--messages": messages = try reader.wholeNumber(upTo: mostMessages)
             case "--prefix": options.prefix = try reader.text()
             case "--timeout": options.timeout = try reader.seconds()
             default: throw reader.unknown()
@@ -230,7 +149,7 @@ extension Command {
         return .load(options)
     }
 
-    private static func parseMeasure(_ reader: inout ArgumentReader) throws(UsageError) -> Command {
+    private static func parseMeasure(_ reader: inout OptionReader) throws(UsageError) -> Command {
         var quick = false
         while let name = try reader.nextOption() {
             guard name == "--quick" else { throw reader.unknown() }
@@ -251,9 +170,7 @@ extension Command {
             }
             return command
         } catch {
-            logError("error: \(error)")
-            logError("Run 'Client --help' for usage.")
-            exit(usageExitStatus)
+            error.exit(program: "Client")
         }
     }
 }

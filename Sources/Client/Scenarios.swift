@@ -275,8 +275,3 @@ private func flood(_ connection: Connection, bytes limit: Int) {
         if poll(&writable, 1, 1000) <= 0 { return }
     }
 }
-
-/// `2` for 2.0, `0.05` for 0.05: seconds as a person would write them.
-func formatSeconds(_ seconds: Double) -> String {
-    seconds == seconds.rounded() ? String(Int(seconds)) : String(seconds)
-}

@@ -42,6 +42,55 @@ import Testing
         }
     }
 
+    /// Only plain decimal digits make a port: a sign, even one that changes nothing, is refused.
+    /// (Each spelling means port 0, so a stage that wrongly accepts it listens on a free port.)
+    @Test(arguments: Stage.all)
+    func signedOrHexadecimalPortsExit64(stage: Stage) throws {
+        for value in ["+0", "-0", "0x0", " 0"] {
+            let run = try runToExit(stage.name, ["--port", value])
+            #expect(run.status == 64, "--port \(value): \(run.stderr)")
+            #expect(run.stderr.hasPrefix("error: bad value '\(value)' for --port"), "\(run.stderr)")
+        }
+    }
+
+    /// Seconds the server could not use (`1e19` crashed Stages 4 and 5 on the first client),
+    /// and spellings other than plain decimals, are usage errors.
+    @Test(arguments: Stage.queueing)
+    func secondsAndCountsBeyondTheirBoundsExit64(stage: Stage) throws {
+        var cases = [
+            ["--work-delay", "1e19"], ["--work-delay", "0x10"], ["--work-delay", "86401"],
+        ]
+        if Stage.guarded.contains(where: { $0.name == stage.name }) {
+            cases += [
+                ["--idle-timeout", "1e19"], ["--idle-timeout", "0x10"],
+                ["--idle-timeout", "86401"],
+                ["--max-clients", "10001"], ["--max-clients", "+3"],
+            ]
+        }
+        for arguments in cases {
+            let run = try runToExit(stage.name, arguments + ["--port", "0"])
+            #expect(run.status == 64, "\(arguments): \(run.stderr)")
+            #expect(
+                run.stderr.hasPrefix("error: bad value '\(arguments[1])' for \(arguments[0])"),
+                "\(run.stderr)")
+            #expect(run.stderr.hasSuffix("Run '\(stage.name) --help' for usage.\n"))
+        }
+    }
+
+    /// The largest values accepted are ones the server can really use: it serves a client
+    /// under them, and the idle timer (a deadline a day away) does not overflow.
+    @Test(arguments: Stage.guarded)
+    func theLargestAcceptedValuesServeAClient(stage: Stage) throws {
+        try withServer(stage.name, ["--idle-timeout", "86400", "--max-clients", "10000"]) {
+            server in
+            let client = try TestClient(port: server.port)
+            try client.send("a day to finish each line")
+            #expect(try client.readLine() == stage.reply(to: "a day to finish each line", from: 0))
+            client.close()
+            try server.waitForLine("[client-0] disconnected")
+        }
+    }
+
     @Test(arguments: Stage.all)
     func busyPortIsOneClearErrorAndExitStatus1(stage: Stage) throws {
         try withServer(stage.name, stage.contractArguments) { first in

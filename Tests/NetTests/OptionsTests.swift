@@ -23,7 +23,7 @@ import Testing
     }
 
     @Test func laterStageOptionsOnlyWhereAccepted() throws {
-        #expect(throws: ServerOptions.UsageError(message: "unknown option '--work-delay'")) {
+        #expect(throws: UsageError(message: "unknown option '--work-delay'")) {
             try ServerOptions.parse(["--work-delay", "1"])
         }
         let options = try #require(
@@ -47,7 +47,7 @@ import Testing
         (["extra"], "unexpected argument 'extra'"),
     ])
     func errorsSayWhatIsWrong(arguments: [String], message: String) {
-        #expect(throws: ServerOptions.UsageError(message: message)) {
+        #expect(throws: UsageError(message: message)) {
             try ServerOptions.parse(arguments)
         }
     }
@@ -57,9 +57,54 @@ import Testing
         ["--idle-timeout", "0"], ["--idle-timeout", "inf"],
     ])
     func laterStageValuesAreChecked(arguments: [String]) {
-        #expect(throws: ServerOptions.UsageError.self) {
+        #expect(throws: UsageError.self) {
             try ServerOptions.parse(arguments, accepting: Set(ServerOptions.Extra.allCases))
         }
+    }
+
+    /// Issue 9 item 5: a value is accepted only in its plain decimal spelling, and only when the
+    /// stage can use it. Signs, hexadecimal, exponents and values past the bound are refused.
+    @Test(arguments: [
+        ["--port", "+80"], ["--port", "-0"], ["--port", "0x50"], ["--port", " 80"], ["--port", ""],
+        ["--port", "8_0"], ["--idle-timeout", "1e19"], ["--idle-timeout", "0x10"],
+        ["--idle-timeout", "1e2"], ["--idle-timeout", "+1"], ["--idle-timeout", ".5"],
+        ["--idle-timeout", "5."], ["--idle-timeout", "86401"], ["--idle-timeout", "infinity"],
+        ["--work-delay", "-0"], ["--work-delay", "0x1p-2"], ["--work-delay", "86400.5"],
+        ["--shutdown-timeout", "1e300"], ["--shutdown-timeout", "0"],
+        ["--shutdown-timeout", "86401"], ["--max-clients", "+3"], ["--max-clients", "10001"],
+        ["--max-clients", "1e3"], ["--max-clients", "9223372036854775808"],
+    ])
+    func onlyPlainDecimalValuesWithinTheirBoundsAreAccepted(arguments: [String]) {
+        #expect(throws: UsageError.self, "\(arguments)") {
+            try ServerOptions.parse(arguments, accepting: Set(ServerOptions.Extra.allCases))
+        }
+    }
+
+    @Test func theBoundsThemselvesAreAccepted() throws {
+        let largest = try #require(
+            try ServerOptions.parse(
+                [
+                    "--port", "65535", "--work-delay", "86400", "--max-clients", "10000",
+                    "--idle-timeout", "86400", "--shutdown-timeout=86400.0",
+                ], accepting: Set(ServerOptions.Extra.allCases)))
+        #expect(largest.port == 65535)
+        #expect(largest.workDelay == 86400)
+        #expect(largest.maxClients == 10000)
+        #expect(largest.idleTimeout == 86400)
+        #expect(largest.shutdownTimeout == 86400)
+        let smallest = try #require(
+            try ServerOptions.parse(
+                [
+                    "--port", "0", "--work-delay", "0", "--max-clients", "1", "--idle-timeout",
+                    "0.001",
+                ],
+                accepting: Set(ServerOptions.Extra.allCases)))
+        #expect(smallest.port == 0)
+        #expect(smallest.workDelay == 0)
+        #expect(smallest.maxClients == 1)
+        #expect(smallest.idleTimeout == 0.001)
+        // Leading zeros are still decimal digits.
+        #expect(try ServerOptions.parse(["--port", "0080"])?.port == 80)
     }
 
     @Test func usageListsOnlyAcceptedOptions() {
