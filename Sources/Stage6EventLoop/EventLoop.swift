@@ -1,0 +1,416 @@
+import Glibc
+import Net
+
+/// The one thread that owns every socket: it accepts, reads, frames, queues, sends, times out
+/// and shuts down, and never waits anywhere but in `epoll_wait`.
+final class EventLoop {
+    // Tokens for the descriptors that are not clients; a client's token is its number.
+    private static let listenerToken = UInt64.max
+    private static let signalToken = UInt64.max - 1
+    private static let wakeupToken = UInt64.max - 2
+
+    private let options: ServerOptions
+    private let epoll: Epoll
+    /// `nil` once closed, at the start of a shutdown.
+    private var listener: Listener?
+    private let signalDescriptor: Int32
+    private let wakeup: Wakeup
+    private let queue: MessageQueue
+
+    private var clients: [Int: Client] = [:]
+    private var timers = TimerHeap()
+    /// Clients touched in this turn, settled at its end.
+    private var dirty: [Client] = []
+    private var logBuffer = LogBuffer()
+    /// The one read buffer: bytes are copied out of it into the client's framer at once.
+    private var chunk = [UInt8](repeating: 0, count: Limits.readChunk)
+    private var clientCount = 0
+    private var servedCount = 0
+    private var acceptPausedUntil: ContinuousClock.Instant?
+    private var shutdownDeadline: ContinuousClock.Instant?
+
+    init(
+        listener: consuming Listener, signalDescriptor: Int32, wakeup: Wakeup,
+        queue: MessageQueue, options: ServerOptions
+    ) throws(SocketError) {
+        self.options = options
+        self.signalDescriptor = signalDescriptor
+        self.wakeup = wakeup
+        self.queue = queue
+        epoll = try Epoll()
+        try listener.setNonBlocking()
+        try epoll.add(listener.descriptor, token: Self.listenerToken, for: .readable)
+        try epoll.add(signalDescriptor, token: Self.signalToken, for: .readable)
+        try epoll.add(wakeup.descriptor, token: Self.wakeupToken, for: .readable)
+        logBuffer.add("listening on \(listener.address)")
+        self.listener = .some(listener)
+    }
+
+    // excerpt: run
+    /// Runs until a graceful shutdown has finished. Each turn: write the log, sleep until
+    /// something is ready or the soonest deadline, handle what is ready, take the consumer's
+    /// results, fire the deadlines that have passed, then send what the turn produced.
+    func run() {
+        while true {
+            logBuffer.flush()
+            epoll.wait(milliseconds: millisecondsUntilNextDeadline()) { token, readiness in
+                handle(token, readiness)
+            }
+            takeResults()
+            fireTimers()
+            settleDirtyClients()
+            if let shutdownDeadline, isShutdownFinished(deadline: shutdownDeadline) { break }
+        }
+        logBuffer.add(
+            "shutdown complete: \(servedCount) clients served, "
+                + "\(queue.processedCount) messages processed")
+        logBuffer.flush()
+    }
+    // end excerpt
+
+    // excerpt: handle
+    private func handle(_ token: UInt64, _ readiness: Readiness) {
+        switch token {
+        case Self.listenerToken: acceptWaitingClients()
+        case Self.signalToken: beginShutdown()
+        case Self.wakeupToken: wakeup.reset()  // The results are taken after every wait.
+        default:
+            guard let client = clients[Int(token)] else { return }
+            if readiness.readable && client.wantsToRead {
+                read(from: client)
+            } else if readiness.failed && !readiness.writable {
+                // Reset, or closed both ways, while we were not reading: nothing more can
+                // arrive or leave. Level-triggered epoll would report it on every wait.
+                close(client)
+                return
+            }
+            markDirty(client)  // Writable, or just read from: send what it has at the end.
+        }
+    }
+    // end excerpt
+
+    // MARK: Accepting
+
+    // excerpt: accept
+    /// Accepts every client waiting in the backlog, until `accept` says EAGAIN.
+    private func acceptWaitingClients() {
+        while true {
+            let connection: Connection
+            do throws(SocketError) {
+                guard let accepted = try listener?.accept() else { return }
+                connection = accepted
+            } catch  where error.wouldBlock {
+                return
+            } catch {
+                // EMFILE, say. Stop watching the listener for a moment instead of sleeping:
+                // the loop has other clients to serve meanwhile.
+                logBuffer.add("accept failed: \(error)")
+                pauseAccepting()
+                return
+            }
+            admit(connection)
+        }
+    }
+
+    private func admit(_ connection: Connection) {
+        let number = clientCount
+        clientCount += 1
+        // The kernel does not pass O_NONBLOCK on from the listener to accepted sockets.
+        let flags = fcntl(connection.descriptor, F_GETFL)
+        _ = fcntl(connection.descriptor, F_SETFL, flags | O_NONBLOCK)
+        guard clients.count < options.maxClients else {
+            logBuffer.add("[client-\(number)] rejected: server full")
+            // A fresh socket's buffer has room for one line; if not, it is not worth waiting.
+            try? connection.sendLine("ERR server full (max \(options.maxClients) clients)")
+            return  // The last reference goes here, and the socket is closed.
+        }
+        let client = Client(number: number, connection: connection, now: .now)
+        do throws(SocketError) {
+            try epoll.add(connection.descriptor, token: UInt64(number), for: .readable)
+        } catch {
+            logBuffer.add("[\(client.name)] \(error)")
+            return
+        }
+        servedCount += 1
+        clients[number] = client
+        logBuffer.add("[\(client.name)] connected from \(connection.peer)")
+        arm(client)
+    }
+    // end excerpt
+
+    private func pauseAccepting() {
+        guard let descriptor = listener?.descriptor else { return }
+        try? epoll.change(descriptor, token: Self.listenerToken, to: [])
+        acceptPausedUntil = .now + .milliseconds(100)
+    }
+
+    private func resumeAcceptingIfDue(now: ContinuousClock.Instant) {
+        guard let until = acceptPausedUntil, until <= now else { return }
+        acceptPausedUntil = nil
+        if let descriptor = listener?.descriptor {
+            try? epoll.change(descriptor, token: Self.listenerToken, to: .readable)
+        }
+    }
+
+    // MARK: Reading
+
+    // excerpt: read
+    /// Reads once from a ready client: whatever has arrived, up to one chunk. Level-triggered
+    /// epoll reports the socket again on the next turn if more is waiting, so one busy client
+    /// cannot keep the loop from the others.
+    private func read(from client: Client) {
+        let count: Int
+        do throws(SocketError) {
+            count = try client.connection.receive(into: &chunk)
+        } catch  where error.wouldBlock {
+            return  // Readiness is a hint: someone else's data, or none after all.
+        } catch {
+            close(client)  // Reset by the peer.
+            return
+        }
+        if client.ending != nil {
+            discard(count, from: client)
+            return
+        }
+        if count == 0 {
+            client.ending = .peerClosed  // End of file; the ACKs still go out.
+            return
+        }
+        client.framer.append(chunk[..<count])
+        takeLines(from: client)
+    }
+
+    /// Queues the client's complete lines, as many as its queue limit allows. Lines beyond it
+    /// stay in the framer until ACKs come back, and the socket is not read meanwhile.
+    private func takeLines(from client: Client) {
+        while client.ending == nil && client.queued < Limits.queuedMessages {
+            let line: [UInt8]
+            do throws(LineFramer.LineTooLong) {
+                guard let next = try client.framer.nextLine() else { break }
+                line = next
+            } catch {
+                client.ending = .error("ERR line too long (max \(LineFramer.maxLineLength) bytes)")
+                break
+            }
+            if line.isEmpty { continue }
+            client.lastLine = .now
+            let (priority, text) = Priority.parse(line)
+            guard queue.push(client: client.number, priority: priority, text: text) else { break }
+            client.queued += 1
+        }
+        // Nothing left over: drop the buffer, so an idle client holds none.
+        if client.framer.pendingByteCount == 0 { client.framer = LineFramer() }
+    }
+    // end excerpt
+
+    private func discard(_ count: Int, from client: Client) {
+        guard var ending = client.ending else { return }
+        if count == 0 {
+            ending.peerClosed = true
+        } else {
+            ending.discarded += count
+            if ending.finSent, let quiet = ending.quietPeriod {
+                ending.quietDeadline = .now + quiet
+            }
+        }
+        client.ending = ending
+    }
+
+    // MARK: Results from the consumer
+
+    // excerpt: results
+    /// Takes what the consumer has handled: logs each message, and adds its ACK to its client's
+    /// output. A client that has gone meanwhile loses its ACK, as in every stage.
+    private func takeResults() {
+        let now = ContinuousClock.now
+        for handled in queue.takeResults() {
+            logBuffer.add(handled.logLine)
+            guard let client = clients[handled.client] else { continue }
+            client.queued -= 1
+            client.append(handled.reply, now: now)
+            markDirty(client)
+        }
+    }
+    // end excerpt
+
+    // MARK: Settling: sending, ending, watching
+
+    private func markDirty(_ client: Client) {
+        guard !client.isDirty else { return }
+        client.isDirty = true
+        dirty.append(client)
+    }
+
+    private func settleDirtyClients() {
+        let now = ContinuousClock.now
+        let touched = dirty
+        dirty = []
+        for client in touched {
+            client.isDirty = false
+            if !client.isClosed { settle(client, now: now) }
+        }
+    }
+
+    // excerpt: settle
+    /// Brings one client up to date at the end of a turn: takes lines that were waiting for room
+    /// in the queue, says goodbye when its ACKs are done, sends what it can, and tells epoll
+    /// what to watch for: readable only while it may read more, writable only while output is
+    /// waiting (a socket with room is writable almost always; watching it then would wake the
+    /// loop on every turn for nothing).
+    private func settle(_ client: Client, now: ContinuousClock.Instant) {
+        let wasReading = client.interest.contains(.readable)
+        if client.ending == nil && client.wantsToRead && client.framer.pendingByteCount > 0 {
+            takeLines(from: client)
+        }
+        if var ending = client.ending, client.queued == 0, !ending.farewellQueued {
+            ending.farewellQueued = true
+            if let farewell = ending.farewell {
+                client.append(Array("\(farewell)\n".utf8), now: now)
+            }
+            client.ending = ending
+        }
+        guard client.flush(now: now) else { return close(client) }
+        if var ending = client.ending, ending.farewellQueued, client.pendingOutput == 0 {
+            if ending.peerClosed || ending.farewell == nil { return close(client) }
+            if !ending.finSent {
+                // Our FIN: the client reads end of file after our last line.
+                client.connection.shutdownWrite()
+                ending.finSent = true
+                ending.lingerDeadline = ending.lingerLimit.map { now + $0 }
+                ending.quietDeadline = ending.quietPeriod.map { now + $0 }
+                client.ending = ending
+            }
+            if ending.discarded >= ending.discardLimit { return close(client) }
+        }
+        var interest: Interest = client.wantsToRead ? .readable : []
+        if client.pendingOutput > 0 { interest.insert(.writable) }
+        if interest != client.interest {
+            try? epoll.change(
+                client.connection.descriptor, token: UInt64(client.number), to: interest)
+            client.interest = interest
+        }
+        // Back from a pause for backpressure: the idle clock restarts. The client was not idle;
+        // we were not listening.
+        if client.ending == nil && !wasReading && interest.contains(.readable) {
+            client.lastLine = now
+        }
+        arm(client)
+    }
+    // end excerpt
+
+    // MARK: Deadlines
+
+    /// The client's soonest deadline, if it has one now.
+    private func deadline(of client: Client) -> ContinuousClock.Instant? {
+        var soonest: [ContinuousClock.Instant] = []
+        if client.pendingOutput > 0 { soonest.append(client.lastProgress + Limits.sendTimeout) }
+        if let ending = client.ending {
+            if let linger = ending.lingerDeadline { soonest.append(linger) }
+            if let quiet = ending.quietDeadline { soonest.append(quiet) }
+        } else if client.interest.contains(.readable) {
+            soonest.append(client.lastLine + .seconds(options.idleTimeout))
+        }
+        return soonest.min()
+    }
+
+    /// Makes sure the timer heap holds an entry no later than the client's deadline.
+    private func arm(_ client: Client) {
+        guard let deadline = deadline(of: client) else { return }
+        if let armed = client.armed, armed <= deadline { return }
+        client.armed = deadline
+        timers.insert(.init(deadline: deadline, client: client.number))
+    }
+
+    // excerpt: fire-timers
+    private func fireTimers() {
+        let now = ContinuousClock.now
+        resumeAcceptingIfDue(now: now)
+        while let entry = timers.first, entry.deadline <= now {
+            timers.removeFirst()
+            // An entry for a client that has gone, or one replaced by an earlier one: stale.
+            guard let client = clients[entry.client], client.armed == entry.deadline else {
+                continue
+            }
+            client.armed = nil
+            if client.pendingOutput > 0 && now >= client.lastProgress + Limits.sendTimeout {
+                // A whole second without taking a byte: this client is not reading.
+                logBuffer.add("[\(client.name)] send timed out")
+                client.connection.shutdown()
+                close(client)
+                continue
+            }
+            if let ending = client.ending {
+                if let linger = ending.lingerDeadline, now >= linger { close(client) }
+                if let quiet = ending.quietDeadline, now >= quiet, !client.isClosed {
+                    close(client)
+                }
+                if client.isClosed { continue }
+            } else if client.interest.contains(.readable)
+                && now >= client.lastLine + .seconds(options.idleTimeout)
+            {
+                logBuffer.add("[\(client.name)] idle timeout")
+                client.ending = .error("ERR idle timeout (\(formatSeconds(options.idleTimeout))s)")
+            }
+            markDirty(client)  // Settling arms its next deadline.
+        }
+    }
+    // end excerpt
+
+    private func millisecondsUntilNextDeadline() -> Int32 {
+        let deadlines = [timers.first?.deadline, acceptPausedUntil, shutdownDeadline]
+        guard let soonest = deadlines.compactMap({ $0 }).min() else { return -1 }
+        let left = soonest - .now
+        guard left > .zero else { return 0 }
+        // Rounded up: waking a moment early would find nothing due and go round for nothing.
+        let milliseconds = (left.seconds * 1000).rounded(.up)
+        return Int32(min(milliseconds, Double(Int32.max)))
+    }
+
+    // MARK: Closing and shutting down
+
+    private func close(_ client: Client) {
+        guard !client.isClosed else { return }
+        client.isClosed = true
+        clients[client.number] = nil
+        epoll.remove(client.connection.descriptor)
+        logBuffer.add("[\(client.name)] disconnected")
+        // The `Connection` closes its socket when its last reference, the client's, goes.
+    }
+
+    // excerpt: shutdown
+    /// The signal's byte is in the pipe. Accept the clients already waiting, close the listener,
+    /// close the queue, and start every client's ending: its ACKs, `Quit`, our FIN, then its
+    /// close. The loop goes on turning until every client is gone or the deadline passes.
+    private func beginShutdown() {
+        guard shutdownDeadline == nil else { return }
+        shutdownDeadline = .now + .seconds(options.shutdownTimeout)
+        // A second signal is the handler's business; this pipe has nothing more to say.
+        epoll.remove(signalDescriptor)
+        acceptWaitingClients()
+        listener = nil  // Closes the socket: from now on, connecting is refused.
+        logBuffer.add("shutting down")
+        queue.close()
+        for client in clients.values where client.ending == nil {
+            // Lines read but not yet queued (held back by the queue limit) are dropped with
+            // the rest of what the client sends from now on.
+            client.framer = LineFramer()
+            client.ending = .quit
+            markDirty(client)
+        }
+    }
+
+    /// True once every client is gone and the consumer has finished, or the deadline has
+    /// passed: then whoever is still connected is cut off.
+    private func isShutdownFinished(deadline: ContinuousClock.Instant) -> Bool {
+        if clients.isEmpty && queue.isFinished { return true }
+        guard ContinuousClock.now >= deadline else { return false }
+        for client in clients.values { close(client) }
+        return true
+    }
+    // end excerpt
+}
+
+/// `5` for 5.0, `0.25` for 0.25: seconds as a person would write them.
+func formatSeconds(_ seconds: Double) -> String {
+    seconds == seconds.rounded() ? String(Int(seconds)) : String(seconds)
+}
