@@ -69,6 +69,10 @@ struct MeasureSettings {
     /// How much a client that never reads sends: more than the server's send buffer and its
     /// own receive buffer hold together.
     var floodBytes = 8 << 20
+    /// How long a client that reads its replies floods the server, and how much it may send:
+    /// a bound in time and in bytes, whatever the stage's memory does meanwhile.
+    var floodSeconds = 5.0
+    var floodReadingBytes = 4 << 30
     /// `--work-delay` for the scenarios that need a queue to form.
     var workDelay = 0.05
     /// Lines sent in one go by the `/urgent` and SIGINT scenarios.
@@ -83,7 +87,8 @@ struct MeasureSettings {
     static let quick = MeasureSettings(
         oneClientMessages: 50, tenClientsMessages: 10, manyClients: 20, manyClientsMessages: 5,
         talkers: 3, idleClientDeadline: 0.3, neverReadsDeadline: 1, floodBytes: 8 << 20,
-        workDelay: 0.01, burst: 5, idleWindow: 0.3, loadTimeout: 5)
+        floodSeconds: 0.5, floodReadingBytes: 64 << 20, workDelay: 0.01, burst: 5, idleWindow: 0.3,
+        loadTimeout: 5)
 }
 
 /// One column of the table: a stage, and what it can be asked to do.

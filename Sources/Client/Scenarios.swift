@@ -22,6 +22,7 @@ struct Scenario {
             turnedAway(settings),
             idleClient(settings),
             clientThatNeverReads(settings),
+            floodingClient(settings),
             urgentOvertakes(settings),
             idleCPU(settings),
             interruptWithMessagesInFlight(settings),
@@ -130,10 +131,49 @@ struct Scenario {
             try stage.withServer { server in
                 let deaf = try connect(to: server.endpoint, receiveBuffer: 4096)
                 try server.waitForClient(0, until: .now + .seconds(5))
-                flood(deaf, bytes: settings.floodBytes)
+                flood(
+                    deaf, bytes: settings.floodBytes, until: .now + .seconds(60),
+                    readingReplies: false)
                 let answered = talk(talkers, to: server, within: deadline)
                 withExtendedLifetime(deaf) {}
                 return [String(answered)]
+            }
+        }
+    }
+
+    /// A client sends 4000-byte lines as fast as the server takes them and reads every reply,
+    /// for a few seconds; meanwhile another client sends a short line every 0.1 s and waits for
+    /// its reply each time. Stage 3's reader threads queue lines faster than its one consumer
+    /// answers them, and its queue has no bound: its memory grows for as long as the flood
+    /// lasts, and the other client's line waits behind all of it. A bounded queue (backpressure)
+    /// keeps both small.
+    static func floodingClient(_ settings: MeasureSettings) -> Scenario {
+        let seconds = settings.floodSeconds
+        return Scenario(rows: [
+            "1 client flooding 4000-byte lines for \(formatSeconds(seconds)) s, reading every "
+                + "reply: server resident memory, MiB",
+            "meanwhile, another client's line every 0.1 s: slowest reply, ms",
+        ]) { stage in
+            try stage.withServer { server in
+                let flooder = try connect(to: server.endpoint)
+                try server.waitForClient(0, until: .now + .seconds(5))
+                let prober = try connect(to: server.endpoint)
+                if !stage.acceptsOneAtATime {
+                    try server.waitForClient(1, until: .now + .seconds(5))
+                }
+                let floodEnd = ContinuousClock.now + .seconds(seconds)
+                // A reply later than this counts as none: the flood is over by then.
+                let probe = Probe(prober, until: floodEnd, lastReplyBy: floodEnd + .seconds(1))
+                flood(
+                    flooder, bytes: settings.floodReadingBytes, until: floodEnd,
+                    readingReplies: true)
+                let kilobytes = try server.status("VmRSS")
+                let slowest = probe.slowestReply()
+                withExtendedLifetime(flooder) {}
+                return [
+                    String(format: "%.1f", Double(kilobytes) / 1024),
+                    slowest.map { String(format: "%.1f", $0 * 1000) },
+                ]
             }
         }
     }
@@ -250,14 +290,31 @@ private func talk(_ count: Int, to server: StageServer, within seconds: Double) 
     return answered
 }
 
-/// Sends 4000-byte lines on `connection` without reading a reply, until `bytes` are sent or
-/// the server stops taking them for a second: then its buffers, and this client's, are full.
-/// (A shorter pause can be a busy machine's scheduler, and a flood cut short too early fits
-/// in the buffers and blocks nobody.)
-private func flood(_ connection: Connection, bytes limit: Int) {
+/// Sends 4000-byte lines on `connection` as fast as the server takes them, until `limit` bytes
+/// are sent, `deadline` passes, or the server takes nothing for a second. With `readingReplies`,
+/// whatever the server sends back meanwhile is read and thrown away, as a client that reads its
+/// ACKs does; without, nothing is read, and the server's buffers and this client's fill up.
+/// (A pause shorter than a second can be a busy machine's scheduler, and a flood cut short too
+/// early fits in the buffers and blocks nobody.) Returns the bytes sent.
+@discardableResult
+func flood(
+    _ connection: Connection, bytes limit: Int, until deadline: ContinuousClock.Instant,
+    readingReplies: Bool
+) -> Int {
     let lines = Array(String(repeating: String(repeating: "d", count: 3999) + "\n", count: 16).utf8)
-    var sent = 0
-    while sent < limit {
+    var replies = [UInt8](repeating: 0, count: 64 * 1024)
+    var (sent, lastProgress) = (0, ContinuousClock.now)
+    while sent < limit && ContinuousClock.now < deadline
+        && ContinuousClock.now - lastProgress < .seconds(1)
+    {
+        let events = Int16(POLLOUT) | (readingReplies ? Int16(POLLIN) : 0)
+        var ready = pollfd(fd: connection.descriptor, events: events, revents: 0)
+        guard poll(&ready, 1, 100) >= 0 || errno == EINTR else { break }
+        if ready.revents & Int16(POLLIN) != 0 {
+            let count = recv(connection.descriptor, &replies, replies.count, Int32(MSG_DONTWAIT))
+            if count == 0 || (count < 0 && errno != EAGAIN && errno != EINTR) { break }
+        }
+        guard ready.revents & Int16(POLLOUT) != 0 else { continue }
         // A send may take part of the buffer; the next one goes on from there, so every line
         // arrives whole.
         let offset = sent % lines.count
@@ -268,10 +325,59 @@ private func flood(_ connection: Connection, bytes limit: Int) {
         }
         if result > 0 {
             sent += result
-            continue
+            lastProgress = .now
+        } else if result < 0 && errno != EAGAIN && errno != EINTR {
+            break  // The server closed the connection, or reset it.
         }
-        guard result < 0 && errno == EAGAIN else { return }  // The server closed it.
-        var writable = pollfd(fd: connection.descriptor, events: Int16(POLLOUT), revents: 0)
-        if poll(&writable, 1, 1000) <= 0 { return }
+    }
+    return sent
+}
+
+/// A client that sends a short line every 0.1 s, on a thread of its own, and times the reply to
+/// each before it sends the next.
+private final class Probe: Sendable {
+    /// Every round trip so far, in seconds; `nil` once a reply did not come in time.
+    private let roundTrips = Locked<[Double]?>([])
+    private let finished = DispatchSemaphore(value: 0)
+
+    /// Starts probing on `connection` until `end`; a reply must come by `lastReply`.
+    init(
+        _ connection: Connection, until end: ContinuousClock.Instant,
+        lastReplyBy lastReply: ContinuousClock.Instant
+    ) {
+        Thread { [roundTrips, finished] in
+            var lines = ServerLines(connection)
+            var (number, due) = (0, ContinuousClock.now)
+            while due < end {
+                let token = "probe-\(number)"
+                let sentAt = ContinuousClock.now
+                var answered = (try? connection.sendLine(token)) != nil
+                if answered {
+                    answered = false
+                    // Other lines (a Stage 2 broadcast of the flood) are read and skipped.
+                    while let line = try? lines.nextText(until: lastReply) {
+                        if line.hasSuffix(token) {
+                            answered = true
+                            break
+                        }
+                    }
+                }
+                let roundTrip = (ContinuousClock.now - sentAt).seconds
+                roundTrips.withLock { $0 = answered ? $0.map { $0 + [roundTrip] } : nil }
+                guard answered else { break }
+                (number, due) = (number + 1, due + .milliseconds(100))
+                // Keeps reading until the next line is due, so that a broadcast never waits
+                // on this client.
+                while ContinuousClock.now < due, (try? lines.next(until: due)) != nil {}
+            }
+            finished.signal()
+        }.start()
+    }
+
+    /// Waits for the probe to end, and returns its slowest round trip in seconds, or `nil` when
+    /// some reply never came.
+    func slowestReply() -> Double? {
+        finished.wait()
+        return roundTrips.withLock { $0.flatMap { $0.max() } }
     }
 }
