@@ -18,6 +18,9 @@ let package = Package(
         .target(name: "CEpoll"),
         .executableTarget(name: "Stage6EventLoop", dependencies: ["Net", "CEpoll"]),
 
+        // Your own server, judged by a stage's tests (docs/workshop.md).
+        .executableTarget(name: "Workshop", dependencies: ["Net"]),
+
         // Talks to any stage: interactively, as a repeating "parrot", or as a load generator.
         .executableTarget(name: "Client", dependencies: ["Net"]),
 

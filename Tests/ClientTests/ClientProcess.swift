@@ -51,7 +51,7 @@ final class ClientProcess {
     /// Waits for the process to exit by itself, and returns its exit status. Being killed by a
     /// signal, or still running at the deadline, fails the test.
     func waitForExit(timeout: Duration = defaultTimeout) throws -> Int32 {
-        guard exited.wait(timeout: .now() + timeout.seconds) == .success else {
+        guard exited.wait(timeout: .now() + timeout / .seconds(1)) == .success else {
             throw TestFailure("Client did not exit within \(timeout); stdout: \(lines)")
         }
         exited.signal()  // Leaves the news there for `forceStop`.

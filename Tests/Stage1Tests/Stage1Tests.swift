@@ -2,7 +2,7 @@ import TestSupport
 import Testing
 
 /// What is particular to Stage 1: one client at a time.
-@Suite struct Stage1Tests {
+@Suite(.enabled(if: Stage.stage1.isTested)) struct Stage1Tests {
     let stage = Stage.stage1
 
     @Test func eachLineIsEchoedBackAndLogged() throws {

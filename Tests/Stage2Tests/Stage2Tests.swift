@@ -2,10 +2,15 @@ import TestSupport
 import Testing
 
 /// What Stage 2 adds: clients served at the same time, a registry, and broadcast.
-@Suite struct Stage2Tests {
+@Suite(.enabled(if: Stage.stage2.isTested)) struct Stage2Tests {
     let stage = Stage.stage2
 
-    /// Opens `count` clients and waits until the server has logged each one as connected.
+    /// Opens `count` clients and waits until every one is in the registry, so that a broadcast
+    /// from now on reaches them all.
+    ///
+    /// The `connected` line comes just before the server registers a client, so it alone proves
+    /// nothing for the last one. A line from the last client does: its thread starts only once
+    /// it is registered. When everyone has heard that line, everyone is registered.
     func connect(_ count: Int, to server: ServerProcess) throws -> [TestClient] {
         var clients: [TestClient] = []
         var seen = 0
@@ -14,6 +19,13 @@ import Testing
             seen = try server.waitForLine(after: seen) {
                 $0.hasPrefix("[client-\(number)] connected from ")
             }.index
+        }
+        try clients[count - 1].send("all here")
+        for client in clients {
+            let heard = try client.readLine()
+            guard heard == "[client-\(count - 1)] all here" else {
+                throw TestFailure("expected the roll call from client-\(count - 1), got '\(heard)'")
+            }
         }
         return clients
     }

@@ -12,6 +12,7 @@ public struct Finished: Sendable {
 public func runToExit(
     _ name: String, _ arguments: [String], timeout: Duration = defaultTimeout
 ) throws -> Finished {
+    try Stage.skipUnlessTested(name)
     let process = Process()
     process.executableURL = ServerProcess.binaryDirectory.appendingPathComponent(name)
     process.arguments = arguments
@@ -22,7 +23,7 @@ public func runToExit(
     let exited = DispatchSemaphore(value: 0)
     process.terminationHandler = { _ in exited.signal() }
     try process.run()
-    guard exited.wait(timeout: .now() + timeout.seconds) == .success else {
+    guard exited.wait(timeout: .now() + timeout / .seconds(1)) == .success else {
         kill(process.processIdentifier, SIGKILL)
         process.waitUntilExit()
         throw TestFailure("\(name) \(arguments) did not exit within \(timeout)")

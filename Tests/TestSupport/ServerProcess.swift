@@ -32,6 +32,7 @@ public final class ServerProcess: Sendable {
     /// Starts `name` (such as `Stage1SingleThread`) and waits for its `listening on` line.
     /// `--port 0` is added unless the arguments name a port.
     public static func launch(_ name: String, _ arguments: [String] = []) throws -> ServerProcess {
+        try Stage.skipUnlessTested(name)
         let withPort = arguments.contains("--port") ? arguments : ["--port", "0"] + arguments
         let server = try ServerProcess(name: name, arguments: withPort)
         return server
@@ -127,15 +128,69 @@ public final class ServerProcess: Sendable {
         _ what: String, timeout: Duration = defaultTimeout, _ value: () -> Value,
         equals expected: Value
     ) throws {
+        try waitUntil(what, timeout: timeout, value, is: "\(expected)") { $0 == expected }
+    }
+
+    /// Waits until `value()` passes `test`, or fails at the deadline with `what`, the expectation
+    /// (`expected`, in words) and the last value seen.
+    @discardableResult
+    public func waitUntil<Value>(
+        _ what: String, timeout: Duration = defaultTimeout, _ value: () -> Value,
+        is expected: String, _ test: (Value) -> Bool
+    ) throws -> Value {
         let deadline = ContinuousClock.now + timeout
         var last = value()
-        while last != expected {
+        while !test(last) {
             guard ContinuousClock.now < deadline else {
                 throw TestFailure("\(what): expected \(expected), still \(last) after \(timeout)")
             }
             usleep(5_000)
             last = value()
         }
+        return last
+    }
+
+    /// CPU time the server has used so far (user and system, every thread), in clock ticks
+    /// (1/100 s on Linux), from `/proc/PID/stat`.
+    public var cpuTicks: Int {
+        get throws {
+            let stat = try String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)
+            // The fields after the command name, which is in parentheses and may hold spaces.
+            let fields = stat[stat.index(after: stat.lastIndex(of: ")")!)...].split(separator: " ")
+            guard fields.count > 12, let user = Int(fields[11]), let system = Int(fields[12]) else {
+                throw TestFailure("cannot read utime and stime in /proc/\(pid)/stat: \(stat)")
+            }
+            return user + system
+        }
+    }
+
+    /// How many bytes `client` has sent that the server has not read yet: the receive queue of
+    /// the server's end of that connection, from `/proc/net/tcp`. Nil while the kernel lists no
+    /// such connection. Zero means the server has called `recv` for everything sent so far.
+    public func unreadBytes(from client: TestClient) -> Int? {
+        guard let table = try? String(contentsOfFile: "/proc/net/tcp", encoding: .utf8) else {
+            return nil
+        }
+        // Each row: `sl local_address rem_address st tx_queue:rx_queue ...`, addresses as
+        // HEX_IP:HEX_PORT. The server's end is local = our port, remote = the client's port.
+        let local = String(format: ":%04X", Int(port))
+        let remote = String(format: ":%04X", Int(client.localPort))
+        for row in table.split(separator: "\n").dropFirst() {
+            let fields = row.split(separator: " ")
+            guard fields.count > 4, fields[1].hasSuffix(local), fields[2].hasSuffix(remote),
+                let queues = fields[4].split(separator: ":").last,
+                let unread = Int(queues, radix: 16)
+            else { continue }
+            return unread
+        }
+        return nil
+    }
+
+    /// Waits until the server has read every byte `client` has sent so far (see `unreadBytes`).
+    public func waitUntilRead(from client: TestClient) throws {
+        try waitUntil(
+            "bytes from port \(client.localPort) the server has not read",
+            { unreadBytes(from: client) }, equals: 0)
     }
 
     /// Sends a signal, such as `SIGINT`.
@@ -145,7 +200,7 @@ public final class ServerProcess: Sendable {
 
     /// Waits for the process to exit on its own; returns its exit status.
     public func waitForExit(timeout: Duration = defaultTimeout) throws -> Int32 {
-        guard exited.wait(timeout: .now() + timeout.seconds) == .success else {
+        guard exited.wait(timeout: .now() + timeout / .seconds(1)) == .success else {
             throw TestFailure("\(name) did not exit within \(timeout); stdout: \(lines)")
         }
         exited.signal()  // Leaves the news there for any later wait.
@@ -154,6 +209,24 @@ public final class ServerProcess: Sendable {
         guard process.terminationReason == .exit else {
             throw TestFailure(
                 "\(name) died of signal \(process.terminationStatus); stderr: \(errorLines)")
+        }
+        return process.terminationStatus
+    }
+
+    /// Waits for the process to die of a signal; returns the signal's number. An exit fails, even
+    /// with status 130: that is what a shell prints for death by SIGINT, but a parent tells the
+    /// two apart (a script goes on after an exit, and stops after a SIGINT).
+    public func waitForDeathBySignal(timeout: Duration = defaultTimeout) throws -> Int32 {
+        guard exited.wait(timeout: .now() + timeout / .seconds(1)) == .success else {
+            throw TestFailure("\(name) did not end within \(timeout); stdout: \(lines)")
+        }
+        exited.signal()  // Leaves the news there for any later wait.
+        process.waitUntilExit()
+        try checkNoSanitizerReport()
+        guard process.terminationReason == .uncaughtSignal else {
+            throw TestFailure(
+                "\(name) exited with status \(process.terminationStatus), not by a signal; "
+                    + "stdout: \(lines)")
         }
         return process.terminationStatus
     }
@@ -260,7 +333,7 @@ public final class OutputLog: @unchecked Sendable {
     public func waitForLine(
         after start: Int = 0, timeout: Duration, where predicate: (String) -> Bool
     ) throws -> (index: Int, line: String) {
-        let deadline = Date() + timeout.seconds
+        let deadline = Date() + timeout / .seconds(1)
         changed.lock()
         defer { changed.unlock() }
         var checked = start
@@ -280,17 +353,11 @@ public final class OutputLog: @unchecked Sendable {
     }
 
     public func waitForEnd(timeout: Duration = .seconds(2)) {
-        let deadline = Date() + timeout.seconds
+        let deadline = Date() + timeout / .seconds(1)
         changed.lock()
         defer { changed.unlock() }
         while !ended {
             if !changed.wait(until: deadline) { return }
         }
-    }
-}
-
-extension Duration {
-    public var seconds: Double {
-        Double(components.seconds) + Double(components.attoseconds) / 1e18
     }
 }
