@@ -69,10 +69,20 @@ public struct Listener: ~Copyable {
         let client = try retryOnInterrupt("accept") {
             withSockaddr(&storage) { Glibc.accept(descriptor, $0, &length) }
         }
+        // excerpt: blocking
+        // Why clear O_NONBLOCK: the stages poll a non-blocking listener, but serve each client
+        // with blocking calls bounded by socket timeouts. Linux never passes the listener's
+        // O_NONBLOCK on to the accepted socket; BSD and macOS do, and there every `recv` would
+        // fail at once with EAGAIN. Saying which mode we want works everywhere.
+        let flags = fcntl(client, F_GETFL)
+        if flags != -1 && flags & O_NONBLOCK != 0 {
+            _ = fcntl(client, F_SETFL, flags & ~O_NONBLOCK)
+        }
+        // end excerpt
         // excerpt: nodelay
         // Why TCP_NODELAY: every message here is one small line, sent when it is ready. Nagle's
         // algorithm would hold a small segment back until the previous one is acknowledged, and
-        // the peer delays its acknowledgements by up to 40 ms: a chat would crawl.
+        // the peer delays its acknowledgements (Linux: 40 to 200 ms): a chat would crawl.
         var on: Int32 = 1
         setsockopt(
             client, Int32(IPPROTO_TCP), TCP_NODELAY, &on, socklen_t(MemoryLayout<Int32>.size))

@@ -16,8 +16,14 @@ private let signalCount = Atomic<Int>(0)
 private func onShutdownSignal(_ signal: Int32) {
     let savedErrno = errno  // `write` may change errno under the interrupted code's feet.
     if signalCount.add(1, ordering: .sequentiallyConsistent).newValue > 1 {
-        // A second signal while shutting down: the person means it. Stop now.
-        _exit(128 + signal)
+        // A second signal while shutting down: the person means it. Die of that signal, as if
+        // there were no handler, so the parent sees "killed by SIGINT" and not an exit status
+        // (a script stops, a service manager logs the signal). `_exit(130)` would only imitate
+        // what a shell prints. The signal stays blocked while its handler runs: the raised one
+        // waits, and the default action ends the process as soon as this function returns.
+        Glibc.signal(signal, SIG_DFL)
+        raise(signal)
+        return
     }
     var byte = UInt8(truncatingIfNeeded: signal)
     _ = write(wakeDescriptor, &byte, 1)
@@ -49,8 +55,15 @@ struct ShutdownSignal: ~Copyable {
         // a timeout (SO_RCVTIMEO, SO_SNDTIMEO), as every client socket here has. Those return
         // EINTR, and `retryOnInterrupt` in Net makes them again.
         action.sa_flags = SA_RESTART
-        sigaction(SIGINT, &action, nil)
-        sigaction(SIGTERM, &action, nil)
+        for signal in [SIGINT, SIGTERM] {
+            // A signal that arrives ignored stays ignored: the convention every Unix program
+            // follows. A shell starts background jobs with SIGINT ignored on purpose, so that a
+            // Ctrl-C meant for the foreground does not stop them; `kill -TERM` still works.
+            var inherited = sigaction()
+            sigaction(signal, nil, &inherited)
+            if isIgnored(inherited) { continue }
+            sigaction(signal, &action, nil)
+        }
         // A process inherits its parent's blocked signals; a blocked signal is never delivered.
         // Unblocked here, in the main thread, before the threads that inherit this mask exist.
         unblockSignals([SIGINT, SIGTERM])
@@ -58,3 +71,10 @@ struct ShutdownSignal: ~Copyable {
     }
 }
 // end excerpt
+
+/// True when `action` is "ignore" (`SIG_IGN`), the only way to tell a handler from it being a
+/// comparison of function pointers.
+private func isIgnored(_ action: sigaction) -> Bool {
+    unsafeBitCast(action.__sigaction_handler.sa_handler, to: Int.self)
+        == unsafeBitCast(SIG_IGN, to: Int.self)
+}
