@@ -137,6 +137,16 @@ struct Ending {
     static let quit = Ending(
         farewell: "Quit", quietPeriod: nil, lingerLimit: nil, discardLimit: .max)
 
+    /// After a send timeout: our side is shut already, the replies are dropped, and what the
+    /// client still sends is read and dropped until it has been quiet a moment (one second at
+    /// most), so that a client blocked sending meets our FIN before the reset of the close.
+    static func cutOff(now: ContinuousClock.Instant) -> Ending {
+        Ending(
+            farewell: nil, quietPeriod: .milliseconds(200), lingerLimit: .seconds(1),
+            discardLimit: .max, farewellQueued: true, finSent: true,
+            lingerDeadline: now + .seconds(1), quietDeadline: now + .milliseconds(200))
+    }
+
     /// The client closed its side: nothing to say, nothing to read, only ACKs to deliver.
     static let peerClosed = Ending(
         farewell: nil, quietPeriod: nil, lingerLimit: nil, discardLimit: 0, peerClosed: true)

@@ -3,7 +3,7 @@ import Glibc
 import Net
 
 // Everything Linux-specific in Stage 6 is in this file: `epoll` to wait for many sockets at once,
-// and `eventfd` for another thread to wake the loop. The rest of the stage speaks of `Interest`,
+// `eventfd` for another thread to wake the loop, and a thread's name for `ps`. The rest of the stage speaks of `Interest`,
 // tokens and `Wakeup`, so moving it to BSD's `kqueue` would mean rewriting this file only.
 
 /// What the loop wants to hear about a descriptor.
@@ -112,3 +112,15 @@ struct Wakeup: Sendable {
     }
 }
 // end excerpt
+
+/// Gives the calling thread a name the kernel shows (`ps -T`, /proc/PID/task/TID/comm).
+///
+/// Why not `Thread.current.name`: Foundation passes the name to the kernel only if the new
+/// thread runs after `start()` has returned in the thread that started it, and a thread that
+/// begins at once often runs first. Writing the name into /proc/thread-self works every time.
+func nameThisThread(_ name: String) {
+    let descriptor = open("/proc/thread-self/comm", O_WRONLY)
+    guard descriptor >= 0 else { return }
+    _ = Array(name.utf8).withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }
+    close(descriptor)
+}

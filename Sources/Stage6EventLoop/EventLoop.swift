@@ -92,9 +92,14 @@ final class EventLoop {
     // MARK: Accepting
 
     // excerpt: accept
-    /// Accepts every client waiting in the backlog, until `accept` says EAGAIN.
-    private func acceptWaitingClients() {
-        while true {
+    /// Accepts the clients waiting in the backlog: up to `limit` of them, or all of them.
+    ///
+    /// Why a limit: a client accepted in this turn is read from in the next one at the earliest.
+    /// Taking a thousand at once, among them many that connected and already left, would fill
+    /// `--max-clients` with clients that are gone but not yet known to be, and turn away live
+    /// ones. Level-triggered epoll reports the listener again next turn if more are waiting.
+    private func acceptWaitingClients(limit: Int = 32) {
+        for _ in 0..<limit {
             let connection: Connection
             do throws(SocketError) {
                 guard let accepted = try listener?.accept() else { return }
@@ -115,7 +120,7 @@ final class EventLoop {
     private func admit(_ connection: Connection) {
         let number = clientCount
         clientCount += 1
-        // The kernel does not pass O_NONBLOCK on from the listener to accepted sockets.
+        // Non-blocking: the loop must never wait in a `recv` or a `send`.
         let flags = fcntl(connection.descriptor, F_GETFL)
         _ = fcntl(connection.descriptor, F_SETFL, flags | O_NONBLOCK)
         guard clients.count < options.maxClients else {
@@ -227,6 +232,8 @@ final class EventLoop {
             logBuffer.add(handled.logLine)
             guard let client = clients[handled.client] else { continue }
             client.queued -= 1
+            // After our FIN (the client was cut off), there is no sending it anything.
+            if client.ending?.finSent == true { continue }
             client.append(handled.reply, now: now)
             markDirty(client)
         }
@@ -271,7 +278,7 @@ final class EventLoop {
         }
         guard client.flush(now: now) else { return close(client) }
         if var ending = client.ending, ending.farewellQueued, client.pendingOutput == 0 {
-            if ending.peerClosed || ending.farewell == nil { return close(client) }
+            if ending.peerClosed { return close(client) }
             if !ending.finSent {
                 // Our FIN: the client reads end of file after our last line.
                 client.connection.shutdownWrite()
@@ -333,10 +340,15 @@ final class EventLoop {
             }
             client.armed = nil
             if client.pendingOutput > 0 && now >= client.lastProgress + Limits.sendTimeout {
-                // A whole second without taking a byte: this client is not reading.
+                // A whole second without taking a byte: this client is not reading. Its replies
+                // are dropped and the connection shut both ways; what it is still sending is
+                // read and dropped for a moment, so that it meets our FIN and not a reset.
                 logBuffer.add("[\(client.name)] send timed out")
                 client.connection.shutdown()
-                close(client)
+                client.output = []
+                client.sent = 0
+                client.ending = .cutOff(now: now)
+                markDirty(client)
                 continue
             }
             if let ending = client.ending {
@@ -386,7 +398,7 @@ final class EventLoop {
         shutdownDeadline = .now + .seconds(options.shutdownTimeout)
         // A second signal is the handler's business; this pipe has nothing more to say.
         epoll.remove(signalDescriptor)
-        acceptWaitingClients()
+        acceptWaitingClients(limit: .max)
         listener = nil  // Closes the socket: from now on, connecting is refused.
         logBuffer.add("shutting down")
         queue.close()
@@ -404,6 +416,7 @@ final class EventLoop {
     private func isShutdownFinished(deadline: ContinuousClock.Instant) -> Bool {
         if clients.isEmpty && queue.isFinished { return true }
         guard ContinuousClock.now >= deadline else { return false }
+        logBuffer.add("shutdown timeout: cutting off \(clients.count) clients")
         for client in clients.values { close(client) }
         return true
     }

@@ -38,7 +38,7 @@ do {
 }
 let queue = MessageQueue(wakeup: wakeup)
 Thread { [queue, workDelay = options.workDelay] in
-    Thread.current.name = "consumer"
+    nameThisThread("consumer")  // So `ps -T` and /proc/PID/task show which thread works.
     while let message = queue.pop() {
         if workDelay > 0 { Thread.sleep(forTimeInterval: workDelay) }
         queue.finish(
