@@ -110,6 +110,19 @@ public final class Connection: Sendable {
         }
     }
 
+    /// Reads and throws away whatever the peer sends, until it closes its side or another thread
+    /// calls `shutdown()`.
+    ///
+    /// A server that will read no more from a client, but still owes it replies, keeps reading
+    /// this way instead of leaving the bytes unread: closing a socket with unread bytes in it
+    /// makes the kernel send a reset, which destroys the replies not yet delivered.
+    /// The corresponding C function is `recv`.
+    public func discardInput() {
+        try? setReceiveTimeout(0)
+        var chunk = [UInt8](repeating: 0, count: 16 * 1024)
+        while let count = try? receive(into: &chunk), count > 0 {}
+    }
+
     /// Reads whatever has arrived, up to the buffer's size, waiting if nothing has.
     /// Returns 0 when the peer has closed its side (end of file).
     /// The corresponding C function is `recv`.

@@ -3,10 +3,19 @@
 // One thread does everything, one call at a time: wait for a client (`accept`), then wait for
 // its lines (`recv`) and echo each one back, until it leaves; only then wait for the next client.
 // While one client is being served, everyone else waits. Stage 2 exists because of that.
+import Glibc
 import Net
 
 // excerpt: options
 let options = ServerOptions.parseOrExit(program: "Stage1SingleThread")
+// end excerpt
+
+// excerpt: sigpipe
+// Writing to a socket or a pipe whose reader has gone raises SIGPIPE, and its default action kills
+// the process. The log is such a pipe when someone runs `Stage1SingleThread | head -1`; a client
+// is such a socket when it vanishes. Ignored, the signal becomes an EPIPE error from that one
+// write, handled where it happens, and the server goes on serving everyone else.
+signal(SIGPIPE, SIG_IGN)
 // end excerpt
 
 // excerpt: listen

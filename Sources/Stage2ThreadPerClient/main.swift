@@ -5,10 +5,19 @@
 // sends goes to every connected client, the sender included, through a registry that all the
 // threads share and a mutex guards.
 import Foundation
+import Glibc
 import Net
 
 // excerpt: options
 let options = ServerOptions.parseOrExit(program: "Stage2ThreadPerClient")
+// end excerpt
+
+// excerpt: sigpipe
+// Writing to a socket or a pipe whose reader has gone raises SIGPIPE, and its default action kills
+// the process. The log is such a pipe when someone runs `Stage1SingleThread | head -1`; a client
+// is such a socket when it vanishes. Ignored, the signal becomes an EPIPE error from that one
+// write, handled where it happens, and the server goes on serving everyone else.
+signal(SIGPIPE, SIG_IGN)
 // end excerpt
 
 // excerpt: listen

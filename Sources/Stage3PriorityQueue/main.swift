@@ -4,10 +4,19 @@
 // into one shared queue; a single consumer thread takes the most urgent message first, does the
 // work, and sends the sender an ACK. A line starting `/urgent ` jumps ahead of the normal ones.
 import Foundation
+import Glibc
 import Net
 
 // excerpt: options
 let options = ServerOptions.parseOrExit(program: "Stage3PriorityQueue", accepting: [.workDelay])
+// end excerpt
+
+// excerpt: sigpipe
+// Writing to a socket or a pipe whose reader has gone raises SIGPIPE, and its default action kills
+// the process. The log is such a pipe when someone runs `Stage1SingleThread | head -1`; a client
+// is such a socket when it vanishes. Ignored, the signal becomes an EPIPE error from that one
+// write, handled where it happens, and the server goes on serving everyone else.
+signal(SIGPIPE, SIG_IGN)
 // end excerpt
 
 let queue = MessageQueue()

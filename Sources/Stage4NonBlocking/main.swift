@@ -13,6 +13,14 @@ let options = ServerOptions.parseOrExit(
     program: "Stage4NonBlocking", accepting: [.workDelay, .maxClients, .idleTimeout])
 // end excerpt
 
+// excerpt: sigpipe
+// Writing to a socket or a pipe whose reader has gone raises SIGPIPE, and its default action kills
+// the process. The log is such a pipe when someone runs `Stage1SingleThread | head -1`; a client
+// is such a socket when it vanishes. Ignored, the signal becomes an EPIPE error from that one
+// write, handled where it happens, and the server goes on serving everyone else.
+signal(SIGPIPE, SIG_IGN)
+// end excerpt
+
 let queue = MessageQueue()
 let slots = ClientSlots(limit: options.maxClients)
 /// How long one `send` may wait for a client to make room by reading. An ACK is a few bytes;
@@ -39,6 +47,7 @@ Thread { [queue, workDelay = options.workDelay] in
         } catch {
             // The sender has gone: the ACK is dropped, and the consumer goes on.
         }
+        queue.finish(message)
     }
 }.start()
 // end excerpt
@@ -62,7 +71,7 @@ while true {
     let connection: Connection
     do {
         connection = try listener.accept()
-    } catch  where error.wouldBlock {
+    } catch let error where error.wouldBlock {
         // `poll` said someone was waiting, yet nobody is: readiness is a hint, not a promise.
         continue
     } catch {
@@ -122,9 +131,12 @@ func serve(
             queue.push(client: client, connection: connection, priority: priority, text: text)
         }
     } catch LineReader.Failure.lineTooLong {
+        // Its last line comes after the ACKs of every line it sent before.
+        queue.waitUntilFinished(client)
         connection.sendFinalLine("ERR line too long (max \(LineFramer.maxLineLength) bytes)")
     } catch LineReader.Failure.timedOut {
         log("[\(client)] idle timeout")
+        queue.waitUntilFinished(client)
         connection.sendFinalLine("ERR idle timeout (\(formatSeconds(idleTimeout))s)")
     } catch {
         // Reset by the peer, or it stopped reading and went away: it is gone either way.

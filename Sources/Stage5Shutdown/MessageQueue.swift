@@ -52,28 +52,44 @@ struct Message: Sendable {
 /// The queue every client thread pushes into and the consumer pops from.
 ///
 /// A lock makes each push and pop happen whole, one thread at a time. A condition variable lets
-/// the consumer sleep while the queue is empty and wakes it on the next push, or on `close`.
-/// Every stored property below is touched only inside `condition.withLock`; that rule, which
-/// the compiler cannot check, is what `@unchecked` states.
+/// a thread sleep until what it waits for may have happened, instead of checking over and over:
+/// the consumer waits for a message, a client thread for room. Both wait on the one condition,
+/// so every change wakes them all (`broadcast`) and each checks again whether it may go on.
+/// `close` wakes them too. Every stored property below is touched only inside
+/// `condition.withLock`; that rule, which the compiler cannot check, is what `@unchecked` states.
 final class MessageQueue: @unchecked Sendable {
+    /// How many messages one client may have queued or being handled. At this many, its thread
+    /// waits in `push` and stops reading; the client's bytes back up in the kernel's buffers, and
+    /// TCP's flow control makes the client's own `send` wait. That is backpressure: the queue
+    /// never holds more than this many messages for each connected client. Eight still lets a
+    /// client send its next lines while the consumer works on its last, and lets a flooding
+    /// client put at most eight messages of work ahead of anyone else's next line.
+    static let limitPerClient = 8
+
     private let condition = NSCondition()
     private var heap = MessageHeap()
     private var nextSequence: UInt64 = 0
+    /// Each client's messages pushed and not yet finished by the consumer.
+    private var unfinished: [String: Int] = [:]
     private var closed = false
     private var popped = 0
 
-    /// Queues a message and wakes the consumer if it is waiting. Returns false, and queues
-    /// nothing, once the queue is closed.
+    /// Queues a message, first waiting while `client` has `limitPerClient` messages unfinished.
+    /// Returns false, and queues nothing, once the queue is closed.
     @discardableResult
     func push(client: String, connection: Connection, priority: Priority, text: [UInt8]) -> Bool {
         condition.withLock {
+            while unfinished[client, default: 0] >= Self.limitPerClient && !closed {
+                condition.wait()
+            }
             if closed { return false }
+            unfinished[client, default: 0] += 1
             heap.insert(
                 Message(
                     client: client, connection: connection, sequence: nextSequence,
                     arrival: .now, priority: priority, text: text))
             nextSequence += 1
-            condition.signal()
+            condition.broadcast()
             return true
         }
     }
@@ -91,7 +107,26 @@ final class MessageQueue: @unchecked Sendable {
         }
     }
 
-    /// Takes no more messages: the consumer drains the queue, then `pop` returns nil.
+    /// The consumer is done with `message` (its ACK is sent, or failed): its client may queue
+    /// one more.
+    func finish(_ message: Message) {
+        condition.withLock {
+            unfinished[message.client, default: 1] -= 1
+            if unfinished[message.client] == 0 { unfinished[message.client] = nil }
+            condition.broadcast()
+        }
+    }
+
+    /// Waits until the consumer has finished every message `client` pushed, so that a last line
+    /// to it (`ERR ...`) comes after the ACKs of all it sent before.
+    func waitUntilFinished(_ client: String) {
+        condition.withLock {
+            while unfinished[client] != nil { condition.wait() }
+        }
+    }
+
+    /// Takes no more messages: waiting pushes give up, the consumer drains the queue, then `pop`
+    /// returns nil.
     func close() {
         condition.withLock {
             closed = true

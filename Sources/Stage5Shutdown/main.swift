@@ -11,7 +11,16 @@ import Net
 
 // excerpt: options
 let options = ServerOptions.parseOrExit(
-    program: "Stage5Shutdown", accepting: [.workDelay, .maxClients, .idleTimeout])
+    program: "Stage5Shutdown",
+    accepting: [.workDelay, .maxClients, .idleTimeout, .shutdownTimeout])
+// end excerpt
+
+// excerpt: sigpipe
+// Writing to a socket or a pipe whose reader has gone raises SIGPIPE, and its default action kills
+// the process. The log is such a pipe when someone runs `Stage1SingleThread | head -1`; a client
+// is such a socket when it vanishes. Ignored, the signal becomes an EPIPE error from that one
+// write, handled where it happens, and the server goes on serving everyone else.
+signal(SIGPIPE, SIG_IGN)
 // end excerpt
 
 // excerpt: signals
@@ -48,6 +57,7 @@ Thread { [queue, workDelay = options.workDelay] in
         } catch {
             // The sender has gone: the ACK is dropped, and the consumer goes on.
         }
+        queue.finish(message)
     }
     consumerFinished.signal()
 }.start()
@@ -57,20 +67,29 @@ let clientsServed = acceptClients(
     on: Listener.openOrExit(host: options.host, port: options.port), until: shutdownSignal)
 
 // excerpt: shutdown
-// The listener is closed: new clients are refused. Everyone connected now will hear `Quit`;
-// list them before any of their threads can end and give up its slot.
+// The listener is closed: new clients are refused. From now on the shutdown runs against one
+// deadline, so that clients that neither read nor close cannot keep the server from exiting.
+let deadline = DispatchTime.now() + options.shutdownTimeout
+// Everyone connected now will hear `Quit`; list them before any of their threads can end and
+// give up its slot.
 let stillConnected = slots.connections
-// Close the queue: from now on it takes no new message, and the consumer ends once it has
-// handled, and ACKed, every message in it.
+// Close the queue: it takes no new message. A client thread finds it closed at its next line
+// and from then on reads and drops whatever its client sends. The consumer ends once it has
+// handled, and ACKed, every message in the queue.
 queue.close()
-// Stop reading. A client thread waiting in `recv` wakes with end of file; one whose client is
-// still sending finds the queue closed at its next line. Either way it ends: join them all.
-for connection in stillConnected { connection.shutdownRead() }
-clientThreads.wait()
-consumerFinished.wait()
-for connection in stillConnected {
+_ = consumerFinished.wait(timeout: deadline)
+// Every ACK is sent: now `Quit`, then the end of our side (FIN). A client that reads them closes
+// its own side, and its thread, reading end of file, ends.
+for connection in stillConnected where DispatchTime.now() < deadline {
+    try? connection.setSendTimeout(min(sendTimeout, secondsLeft(until: deadline)))
     try? connection.sendLine("Quit")
-    connection.shutdown()
+    connection.shutdownWrite()
+}
+if clientThreads.wait(timeout: deadline) == .timedOut {
+    // Past the deadline: whoever is still connected is cut off, which also wakes its thread.
+    log("shutdown timeout: cutting off \(slots.connections.count) clients")
+    for connection in stillConnected { connection.shutdown() }
+    _ = clientThreads.wait(timeout: .now() + 1)
 }
 log("shutdown complete: \(clientsServed) clients served, \(queue.poppedCount) messages processed")
 // end excerpt
@@ -94,18 +113,19 @@ func acceptClients(
     var clientCount = 0
     var servedCount = 0
     while true {
-        switch waitForClient(on: listener, orShutdown: shutdown, milliseconds: 1000) {
-        case .timeout: continue
-        case .shutdown:
-            _ = consume listener
-            log("shutting down")
-            return servedCount
-        case .client: break
-        }
+        let wake = waitForClient(on: listener, orShutdown: shutdown, milliseconds: 1000)
+        if wake == .timeout { continue }
+        // On a shutdown too, accept: clients whose handshake the kernel has finished wait in the
+        // backlog, and closing the listener would reset them. They hear `Quit` like the others.
         let connection: Connection
         do {
             connection = try listener.accept()
-        } catch  where error.wouldBlock {
+        } catch _ where wake == .shutdown {
+            // The backlog is empty (EAGAIN), or cannot be emptied: now stop listening.
+            _ = consume listener
+            log("shutting down")
+            return servedCount
+        } catch let error where error.wouldBlock {
             // `poll` said someone was waiting, yet nobody is: readiness is a hint, not a promise.
             continue
         } catch {
@@ -180,14 +200,22 @@ func serve(
         try connection.setSendTimeout(sendTimeout)
         while let line = try reader.readLine(deadline: .now + .seconds(idleTimeout)) {
             let (priority, text) = Priority.parse(line)
-            // Refused once shutting down: a client that keeps sending cannot keep us here.
             guard queue.push(client: client, connection: connection, priority: priority, text: text)
-            else { return }
+            else {
+                // Shutting down: the queue takes no more. Read and drop the rest until the client
+                // closes or is cut off, so that no unread byte turns our close into a reset that
+                // destroys its last ACKs and `Quit`.
+                connection.discardInput()
+                return
+            }
         }
     } catch LineReader.Failure.lineTooLong {
+        // Its last line comes after the ACKs of every line it sent before.
+        queue.waitUntilFinished(client)
         connection.sendFinalLine("ERR line too long (max \(LineFramer.maxLineLength) bytes)")
     } catch LineReader.Failure.timedOut {
         log("[\(client)] idle timeout")
+        queue.waitUntilFinished(client)
         connection.sendFinalLine("ERR idle timeout (\(formatSeconds(idleTimeout))s)")
     } catch {
         // Reset by the peer, or it stopped reading and went away: it is gone either way.
@@ -198,4 +226,10 @@ func serve(
 /// `5` for 5.0, `0.25` for 0.25: seconds as a person would write them.
 func formatSeconds(_ seconds: Double) -> String {
     seconds == seconds.rounded() ? String(Int(seconds)) : String(seconds)
+}
+
+/// Seconds from now until `deadline`; 0 once it has passed.
+func secondsLeft(until deadline: DispatchTime) -> Double {
+    let now = DispatchTime.now()
+    return deadline > now ? Double(deadline.uptimeNanoseconds - now.uptimeNanoseconds) / 1e9 : 0
 }

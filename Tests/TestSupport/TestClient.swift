@@ -75,16 +75,24 @@ public final class TestClient {
     }
 
     /// Sends `line` over and over without reading anything back, until the server stops taking
-    /// it (its buffers, and ours, are full because it is blocked sending to us) or `limit` bytes.
-    /// Returns how many bytes were sent.
+    /// it (no room comes for `patience`: its buffers, and ours, are full), or `limit` bytes, or
+    /// for at most `duration`. Returns how many bytes were sent.
     @discardableResult
-    public func flood(_ line: String, limit: Int = 16 << 20) -> Int {
+    public func flood(
+        _ line: String, limit: Int = 16 << 20, for duration: Duration? = nil,
+        patience: Duration = .milliseconds(200)
+    ) -> Int {
         let chunk = Array(String(repeating: line + "\n", count: 512).utf8)
+        let end = duration.map { ContinuousClock.now + $0 }
         var total = 0
-        while total < limit {
+        while total < limit, end.map({ ContinuousClock.now < $0 }) ?? true {
+            // A send may take part of the chunk: the next one goes on from there, so every line
+            // arrives whole.
+            let offset = total % chunk.count
             let result = chunk.withUnsafeBytes {
                 Glibc.send(
-                    descriptor, $0.baseAddress!, $0.count, Int32(MSG_NOSIGNAL | MSG_DONTWAIT))
+                    descriptor, $0.baseAddress! + offset, $0.count - offset,
+                    Int32(MSG_NOSIGNAL | MSG_DONTWAIT))
             }
             if result > 0 {
                 total += result
@@ -93,7 +101,10 @@ public final class TestClient {
             guard errno == EAGAIN else { break }
             // Full for now: wait a little for room. If none comes, the server has stopped reading.
             var writable = pollfd(fd: descriptor, events: Int16(POLLOUT), revents: 0)
-            if poll(&writable, 1, 200) <= 0 { break }
+            let milliseconds =
+                patience.components.seconds * 1000
+                + patience.components.attoseconds / 1_000_000_000_000_000
+            if poll(&writable, 1, Int32(milliseconds)) <= 0 { break }
         }
         return total
     }
@@ -123,10 +134,13 @@ public final class TestClient {
         }
     }
 
-    /// Reads every remaining line until the server closes the connection.
+    /// Reads every remaining line until the server closes the connection, then ends our side
+    /// too, as `nc` and the companion client do: a server that waits for its clients to close
+    /// (a lingering close) sees it.
     public func readUntilClosed(timeout: Duration = defaultTimeout) throws -> [String] {
         let deadline = ContinuousClock.now + timeout
         while try fill(until: deadline) {}
+        Glibc.shutdown(descriptor, Int32(SHUT_WR))
         let text = String(decoding: buffer, as: UTF8.self)
         buffer.removeAll()
         return text.split(separator: "\n", omittingEmptySubsequences: false).dropLast().map(
@@ -145,6 +159,14 @@ public final class TestClient {
         if !buffer.isEmpty { return true }
         var probe: UInt8 = 0
         return recv(descriptor, &probe, 1, Int32(MSG_PEEK | MSG_DONTWAIT)) > 0
+    }
+
+    /// What has arrived and not been read yet, without waiting: empty when nothing has. For a
+    /// check that nothing came, so that a failure shows what did.
+    public var unreadText: String {
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        let count = recv(descriptor, &chunk, chunk.count, Int32(MSG_PEEK | MSG_DONTWAIT))
+        return pendingText + String(decoding: chunk[..<max(count, 0)], as: UTF8.self)
     }
 
     /// Closes our sending side only: the server reads end of file, we can still read.

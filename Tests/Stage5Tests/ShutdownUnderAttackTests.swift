@@ -1,0 +1,122 @@
+import Foundation
+import Glibc
+import Net
+import TestSupport
+import Testing
+
+/// Stage 5's shutdown against clients that do not make it easy: one still sending when the signal
+/// comes, several that never read, and some still waiting in the backlog.
+@Suite struct ShutdownUnderAttackTests {
+    let stage = Stage.stage5
+
+    /// A client that keeps sending while it reads its ACKs at a modest pace. Closing its socket
+    /// while its lines still arrive would make the kernel send a reset, and the ACKs and the `Quit`
+    /// not yet delivered would be destroyed. The server instead keeps reading (and dropping) its
+    /// lines until the client, having read `Quit`, closes.
+    @Test func aClientStillSendingAtTheSignalGetsEveryAckThenQuitWithoutAReset() throws {
+        try withServer(stage.name, ["--shutdown-timeout", "60"]) { server in
+            let client = try TestClient(port: server.port)
+            let sawQuit = Locked(false)
+            let senderDone = DispatchSemaphore(value: 0)
+            Thread { [descriptor = client.descriptor] in
+                var number = 0
+                while !sawQuit.withLock({ $0 }) {
+                    let lines = (number..<number + 100).map { "line \($0)\n" }.joined()
+                    number += 100
+                    guard sendAll(Array(lines.utf8), to: descriptor) else { break }
+                }
+                senderDone.signal()
+            }.start()
+
+            try server.waitForLine("[client-0] [normal] line 1000")
+            server.signal(SIGINT)
+            // 4 KiB every 10 ms: slower than the server answers, so its ACKs queue up in the
+            // kernel's buffers on both sides, and are still there when the signal comes.
+            var received: [UInt8] = []
+            var failure: Int32 = 0
+            var chunk = [UInt8](repeating: 0, count: 4096)
+            let end = ContinuousClock.now + .seconds(60)
+            while ContinuousClock.now < end {
+                let count = recv(client.descriptor, &chunk, chunk.count, 0)
+                if count < 0 && errno == EINTR { continue }
+                if count < 0 { failure = errno }
+                if count <= 0 { break }
+                received += chunk[..<count]
+                if received.suffix(5) == Array("Quit\n".utf8) { sawQuit.withLock { $0 = true } }
+                usleep(10_000)
+            }
+            sawQuit.withLock { $0 = true }
+            client.shutdownWrite()
+            #expect(senderDone.wait(timeout: .now() + 10) == .success)
+
+            #expect(try server.waitForExit(timeout: .seconds(70)) == 0)
+            let lines = String(decoding: received, as: UTF8.self).split(separator: "\n")
+            #expect(failure == 0, "reading ended with \(String(cString: strerror(failure)))")
+            #expect(lines.last == "Quit", "the last lines received: \(lines.suffix(3))")
+            let acks = lines.filter { $0.hasPrefix("Received: ") }.count
+            try server.waitForLine(
+                "shutdown complete: 1 clients served, \(acks) messages processed")
+        }
+    }
+
+    /// Ten clients that sent as much as the server would take and read nothing. Each one's ACKs
+    /// can wait a whole send timeout; one after another that would keep the server up for many
+    /// seconds, with the listener already closed. The shutdown has one deadline for everyone.
+    @Test func clientsThatNeverReadCannotHoldTheShutdownOpenPastItsDeadline() throws {
+        try withServer(stage.name, ["--max-clients", "20", "--shutdown-timeout", "1"]) { server in
+            var clients: [TestClient] = []
+            for number in 0..<10 {
+                let client = try TestClient(port: server.port, receiveBuffer: 4096)
+                client.flood("never read \(number)", limit: 8 << 20)
+                clients.append(client)
+            }
+            // The consumer has begun on their lines: ACKs are owed to clients that do not read.
+            try server.waitForLine("[client-0] [normal] never read 0")
+            let signalled = ContinuousClock.now
+            server.signal(SIGTERM)
+            #expect(try server.waitForExit(timeout: .seconds(60)) == 0)
+            let took = ContinuousClock.now - signalled
+            // The deadline is 1 s; cutting everyone off after it takes a moment more.
+            #expect(took < .seconds(6), "the shutdown took \(took)")
+            try server.waitForLine { $0.hasPrefix("shutdown timeout: cutting off ") }
+            clients.removeAll()
+        }
+    }
+
+    /// Clients whose handshake the kernel finished while the server was not looking (here: it is
+    /// stopped with SIGSTOP) wait in the backlog. Closing the listener would reset them; the
+    /// server accepts them first, and they hear `Quit` like everyone else.
+    @Test func clientsWaitingInTheBacklogAtTheSignalGetQuitNotAReset() throws {
+        try withServer(stage.name) { server in
+            let first = try TestClient(port: server.port)
+            try first.send("hello")
+            #expect(try first.readLine() == "Received: hello")
+            server.signal(SIGSTOP)
+            // `connect` returns once the kernel has finished the handshake; the stopped server has
+            // not accepted them.
+            let waiting = try (0..<2).map { _ in try TestClient(port: server.port) }
+            server.signal(SIGINT)
+            server.signal(SIGCONT)
+            #expect(try first.readUntilClosed() == ["Quit"])
+            for client in waiting {
+                #expect(try client.readUntilClosed() == ["Quit"])
+            }
+            #expect(try server.waitForExit() == 0)
+            try server.waitForLine("shutdown complete: 3 clients served, 1 messages processed")
+        }
+    }
+}
+
+/// Sends every byte, or returns false once the connection fails.
+private func sendAll(_ bytes: [UInt8], to descriptor: Int32) -> Bool {
+    var sent = 0
+    while sent < bytes.count {
+        let count = bytes.withUnsafeBytes {
+            send(descriptor, $0.baseAddress! + sent, $0.count - sent, Int32(MSG_NOSIGNAL))
+        }
+        if count < 0 && errno == EINTR { continue }
+        if count <= 0 { return false }
+        sent += count
+    }
+    return true
+}
