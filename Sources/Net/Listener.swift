@@ -36,7 +36,8 @@ public struct Listener: ~Copyable {
                 withSockaddr(&storage) { Glibc.bind(descriptor, $0, length) }
             }
             // Why SOMAXCONN: the backlog holds connections whose handshake finished but which no
-            // accept has taken yet; the kernel's maximum lets a burst of clients wait, not fail.
+            // accept has taken yet; a long one lets a burst of clients wait, not fail. It is a
+            // header constant (4096 in glibc today); Linux caps it at net.core.somaxconn.
             try retryOnInterrupt("listen \(requested)") { Glibc.listen(descriptor, SOMAXCONN) }
             // end excerpt
             self.address = try Self.localAddress(of: descriptor)
