@@ -14,7 +14,7 @@ import Testing
                 seen = try server.waitForLine(
                     "[client-\(number)] connected from 127.0.0.1:\(client.localPort)", after: seen)
                 try client.send("hello \(number)")
-                #expect(try client.readLine() == stage.reply(to: "hello \(number)", from: number))
+                try expect(client.readLine(), is: stage.reply(to: "hello \(number)", from: number))
                 seen = try server.waitForLine(
                     stage.logLine(for: "hello \(number)", from: number), after: seen)
                 client.close()
@@ -31,10 +31,10 @@ import Testing
             try client.send(bytes: Array("one\ntwo\r\n\n\r\nthr".utf8))
             try client.send(bytes: Array("ee\n".utf8))
             let expected = ["one", "two", "three"].map { stage.reply(to: $0, from: 0) }
-            #expect(try client.readLines(3) == expected)
+            try expect(client.readLines(3), is: expected)
             // The empty lines produced nothing: the next reply is for the next line.
             try client.send("four")
-            #expect(try client.readLine() == stage.reply(to: "four", from: 0))
+            try expect(client.readLine(), is: stage.reply(to: "four", from: 0))
             client.close()
             try server.waitForLine("[client-0] disconnected")
             try server.checkStillServing(stage, asClient: 1)
@@ -46,7 +46,7 @@ import Testing
         try withServer(stage.name, stage.contractArguments) { server in
             let client = try TestClient(port: server.port)
             for byte in "slowly\n".utf8 { try client.send(bytes: [byte]) }
-            #expect(try client.readLine() == stage.reply(to: "slowly", from: 0))
+            try expect(client.readLine(), is: stage.reply(to: "slowly", from: 0))
             client.close()
             try server.waitForLine("[client-0] disconnected")
             try server.checkStillServing(stage, asClient: 1)
@@ -59,7 +59,7 @@ import Testing
             let client = try TestClient(port: server.port)
             let longest = String(repeating: "x", count: 4096)
             try client.send(longest)
-            #expect(try client.readLine() == stage.reply(to: longest, from: 0))
+            try expect(client.readLine(), is: stage.reply(to: longest, from: 0))
         }
     }
 
@@ -68,7 +68,7 @@ import Testing
         try withServer(stage.name, stage.contractArguments) { server in
             let client = try TestClient(port: server.port)
             try client.send(String(repeating: "x", count: 4097))
-            #expect(try client.readLine() == "ERR line too long (max 4096 bytes)")
+            try expect(client.readLine(), is: "ERR line too long (max 4096 bytes)")
             #expect(client.isClosedByServer())
             try server.waitForLine("[client-0] disconnected")
 
@@ -84,7 +84,7 @@ import Testing
             // closing: a client that sends everything first, as `nc` does, is not reset mid-send
             // and still reads the ERR line.
             try client.send(bytes: [UInt8](repeating: UInt8(ascii: "y"), count: 1 << 20))
-            #expect(try client.readLine() == "ERR line too long (max 4096 bytes)")
+            try expect(client.readLine(), is: "ERR line too long (max 4096 bytes)")
             try server.waitForLine("[client-0] disconnected")
 
             try server.checkStillServing(stage, asClient: 1)
@@ -99,7 +99,7 @@ import Testing
             try client.send(bytes: payload + [10])
             // Every stage's reply is some prefix followed by the text, byte for byte.
             let prefix = Array(stage.reply(to: "", from: 0).utf8)
-            #expect(try client.readLineBytes() == prefix + payload)
+            try expect(client.readLineBytes(), is: prefix + payload)
             // The log shows each invalid byte as U+FFFD and the NUL as an escape.
             try server.waitForLine(stage.logLine(for: "\u{FFFD}\\x00\u{FFFD}(z\u{FFFD}", from: 0))
             client.close()

@@ -1,4 +1,5 @@
 import Foundation
+import Testing
 
 /// Why a test could not go on: the message says what was awaited and what was seen instead.
 public struct TestFailure: Error, CustomStringConvertible {
@@ -108,13 +109,26 @@ public final class ServerProcess: Sendable {
     }
 
     /// The names of the server's threads, from `/proc/PID/task/*/comm`. The stages name each
-    /// client's thread after the client (`client-3`) and the consumer `consumer`.
+    /// client's thread after the client (`client-3`) and the consumer `consumer`. A thread that
+    /// has ended can stay listed for a moment after its name is gone: it shows as `endedThread`.
     public var threadNames: [String] {
         let tasks =
             (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")) ?? []
-        return tasks.compactMap {
-            try? String(contentsOfFile: "/proc/\(pid)/task/\($0)/comm", encoding: .utf8)
-                .trimmingCharacters(in: .newlines)
+        return tasks.map {
+            (try? String(contentsOfFile: "/proc/\(pid)/task/\($0)/comm", encoding: .utf8))?
+                .trimmingCharacters(in: .newlines) ?? Self.endedThread
+        }
+    }
+
+    /// How `threadNames` shows a thread that has ended but is still listed.
+    public static let endedThread = "(ended)"
+
+    /// Waits until no client thread is left, nor any ended one still listed, and returns the
+    /// names of the threads that remain: the server's own, with nobody connected.
+    @discardableResult
+    public func waitForIdleThreads() throws -> [String] {
+        try waitUntil("threads", { threadNames.sorted() }, is: "no client or ended thread") {
+            !$0.contains { $0.hasPrefix("client-") || $0 == Self.endedThread }
         }
     }
 
@@ -164,13 +178,33 @@ public final class ServerProcess: Sendable {
         }
     }
 
+    /// Leaves the server alone for `window` and checks that it used next to no CPU meanwhile: at
+    /// most a tenth of the real time that passed. A thread that spins (checks again and again
+    /// instead of sleeping until the kernel or a condition wakes it) uses all the CPU it is given,
+    /// even on a busy machine far more than that; a server that sleeps uses almost none, however
+    /// long the window grows when the test itself is kept waiting.
+    public func checkIdle(over window: Duration = .seconds(2)) throws {
+        let (before, start) = (try cpuTicks, ContinuousClock.now)
+        // Only observes; nothing here waits for the server to do anything.
+        while ContinuousClock.now - start < window { usleep(50_000) }
+        let (used, elapsed) = (try cpuTicks - before, ContinuousClock.now - start)
+        // A tick is 1/100 s, so a tenth of the elapsed time is one tick per 100 ms.
+        let allowed = Int(elapsed / .milliseconds(100))
+        guard used <= allowed else {
+            throw TestFailure(
+                "an idle \(name) used \(used) clock ticks of CPU in \(elapsed) (at most \(allowed)); "
+                    + "its threads: \(threadNames.sorted())")
+        }
+    }
+
     /// How many bytes `client` has sent that the server has not read yet: the receive queue of
     /// the server's end of that connection, from `/proc/net/tcp`. Nil while the kernel lists no
     /// such connection. Zero means the server has called `recv` for everything sent so far.
     public func unreadBytes(from client: TestClient) -> Int? {
-        guard let table = try? String(contentsOfFile: "/proc/net/tcp", encoding: .utf8) else {
-            return nil
-        }
+        // Read to the end: the table is often longer than the one page a plain read returns.
+        guard let file = FileHandle(forReadingAtPath: "/proc/net/tcp") else { return nil }
+        defer { try? file.close() }
+        let table = String(decoding: file.readDataToEndOfFile(), as: UTF8.self)
         // Each row: `sl local_address rem_address st tx_queue:rx_queue ...`, addresses as
         // HEX_IP:HEX_PORT. The server's end is local = our port, remote = the client's port.
         let local = String(format: ":%04X", Int(port))
@@ -360,4 +394,14 @@ public final class OutputLog: @unchecked Sendable {
             if !changed.wait(until: deadline) { return }
         }
     }
+}
+
+/// Checks that `actual` equals `expected`, and when it does not, says what `actual` was.
+/// `#expect(try client.readLine() == "hi")` would say only that the expectation failed: the
+/// macro shows no value from an expression that can throw.
+public func expect<Value: Equatable>(
+    _ actual: Value, is expected: Value, _ comment: Comment? = nil,
+    sourceLocation: SourceLocation = #_sourceLocation
+) {
+    #expect(actual == expected, comment, sourceLocation: sourceLocation)
 }
