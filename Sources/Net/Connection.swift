@@ -36,9 +36,7 @@ public final class Connection: Sendable {
         guard case (var storage, let length)? = address.storage() else {
             throw SocketError("connect \(address)", code: EINVAL)
         }
-        let descriptor = try retryOnInterrupt("socket") {
-            socket(Int32(storage.ss_family), Int32(SOCK_STREAM.rawValue), 0)
-        }
+        let descriptor = try openTCPSocket(for: storage)
         // Why TCP_NODELAY: a request/reply client sends one short line and waits. Nagle's
         // algorithm would hold a short line back while an earlier one is unacknowledged.
         var on: Int32 = 1

@@ -20,9 +20,7 @@ public struct Listener: ~Copyable {
         guard case (var storage, let length)? = requested.storage() else {
             throw SocketError("bind \(requested)", code: EINVAL)
         }
-        let descriptor = try retryOnInterrupt("socket") {
-            socket(Int32(storage.ss_family), Int32(SOCK_STREAM.rawValue), 0)
-        }
+        let descriptor = try openTCPSocket(for: storage)
         do {
             // excerpt: listen
             // Why SO_REUSEADDR: after a server stops, its old connections linger in TIME_WAIT for a
