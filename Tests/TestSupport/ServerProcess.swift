@@ -132,6 +132,32 @@ public final class ServerProcess: Sendable {
         }
     }
 
+    /// True while the thread named `thread` sleeps inside `send`: the socket's send buffer is
+    /// full, because the peer does not read, and the thread waits for room. From
+    /// `/proc/PID/task/TID/syscall` (the system call it is in, `sendto`, and its arguments) and
+    /// `/proc/PID/task/TID/stat` (`S`: asleep).
+    public func isWaitingToSend(_ thread: String) -> Bool {
+        #if arch(x86_64)
+            let sendto = "44"
+        #else
+            let sendto = "206"  // arm64
+        #endif
+        let tasks =
+            (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")) ?? []
+        return tasks.contains { task in
+            func read(_ file: String) -> String {
+                (try? String(contentsOfFile: "/proc/\(pid)/task/\(task)/\(file)", encoding: .utf8))
+                    ?? ""
+            }
+            guard read("comm").trimmingCharacters(in: .newlines) == thread,
+                read("syscall").split(separator: " ").first == Substring(sendto)
+            else { return false }
+            let stat = read("stat")
+            guard let end = stat.lastIndex(of: ")") else { return false }
+            return stat[stat.index(after: end)...].split(separator: " ").first == "S"
+        }
+    }
+
     /// How many threads serve a client right now.
     public var clientThreadCount: Int { threadNames.filter { $0.hasPrefix("client-") }.count }
 
