@@ -43,7 +43,9 @@ while true {
     log("[\(client)] connected from \(connection.peer)")
     // Registered before its thread starts, so its first line's broadcast already reaches it.
     registry.add(connection, as: client)
-    Thread { [registry] in
+    // A thread's closure needs no capture list here: the top-level constants it uses are of
+    // Sendable types, which any thread may read, and `client` and `connection` are copied in.
+    Thread {
         Thread.current.name = client  // So `ps -T` and /proc/PID/task show who it serves.
         serve(connection, as: client, in: registry)
         registry.remove(client)

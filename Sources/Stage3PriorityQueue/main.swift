@@ -24,11 +24,11 @@ let queue = MessageQueue()
 // excerpt: consumer
 // The one consumer: it alone does the work, so messages are handled one at a time in priority
 // order, however many clients push at once.
-Thread { [queue, workDelay = options.workDelay] in
+Thread {
     Thread.current.name = "consumer"
     while true {
         let message = queue.pop()
-        if workDelay > 0 { Thread.sleep(forTimeInterval: workDelay) }
+        if options.workDelay > 0 { Thread.sleep(forTimeInterval: options.workDelay) }
         log("[\(message.client)] [\(message.priority)] \(printable(message.text))")
         // The sender may have gone meanwhile: then the send fails, the ACK is dropped, and the
         // consumer goes on with the next message.
@@ -58,7 +58,9 @@ while true {
     let client = "client-\(clientCount)"
     clientCount += 1
     log("[\(client)] connected from \(connection.peer)")
-    Thread { [queue] in
+    // A thread's closure needs no capture list here: the top-level constants it uses are of
+    // Sendable types, which any thread may read, and `client` and `connection` are copied in.
+    Thread {
         Thread.current.name = client  // So `ps -T` and /proc/PID/task show who it serves.
         serve(connection, as: client, into: queue)
         log("[\(client)] disconnected")

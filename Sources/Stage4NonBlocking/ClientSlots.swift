@@ -1,30 +1,31 @@
 import Net
 
 // excerpt: slots
-/// Counts connected clients against `--max-clients`.
+/// The clients connected now, counted against `--max-clients`.
 ///
 /// The accept loop takes a slot before serving a client; the client's thread gives it back when
-/// the client leaves, so the next client can have it at once. Taking is check-and-increment in
-/// one step under the lock: two threads can never both take the last slot.
+/// the client leaves, so the next client can have it at once. Taking is check-and-insert in
+/// one step under the lock: two threads can never both take the last slot. Each slot holds its
+/// client's name and connection, so the table says who is connected, not just how many.
 final class ClientSlots: Sendable {
     let limit: Int
-    private let connected = Locked(0)
+    private let connected = Locked<[String: Connection]>([:])
 
     init(limit: Int) {
         self.limit = limit
     }
 
-    /// Takes a slot, or returns false when all `limit` are in use.
-    func take() -> Bool {
-        connected.withLock { count in
-            guard count < limit else { return false }
-            count += 1
+    /// Takes a slot for `client`, or returns false when all `limit` are in use.
+    func take(for client: String, _ connection: Connection) -> Bool {
+        connected.withLock { table in
+            guard table.count < limit else { return false }
+            table[client] = connection
             return true
         }
     }
 
-    func release() {
-        connected.withLock { $0 -= 1 }
+    func release(_ client: String) {
+        _ = connected.withLock { $0.removeValue(forKey: client) }
     }
 }
 // end excerpt

@@ -30,11 +30,11 @@ let sendTimeout = 1.0
 // excerpt: consumer
 // The one consumer: it alone does the work, so messages are handled one at a time in priority
 // order, however many clients push at once.
-Thread { [queue, workDelay = options.workDelay] in
+Thread {
     Thread.current.name = "consumer"
     while true {
         let message = queue.pop()
-        if workDelay > 0 { Thread.sleep(forTimeInterval: workDelay) }
+        if options.workDelay > 0 { Thread.sleep(forTimeInterval: options.workDelay) }
         log("[\(message.client)] [\(message.priority)] \(printable(message.text))")
         do {
             try message.connection.sendAll(
@@ -53,49 +53,57 @@ Thread { [queue, workDelay = options.workDelay] in
 // end excerpt
 
 // The consumer runs before the door opens: once `listening on` is printed, all is ready.
-// excerpt: listen
-let listener = Listener.openOrExit(host: options.host, port: options.port)
-do {
-    // `accept` on a non-blocking socket returns at once with EAGAIN when nobody is waiting.
-    try listener.setNonBlocking()
-} catch {
-    exitWithError(error)
-}
-log("listening on \(listener.address)")
-// end excerpt
+acceptClients(on: Listener.openOrExit(host: options.host, port: options.port))
 
-// excerpt: accept-loop
-var clientCount = 0
-while true {
-    guard waitForClient(on: listener, milliseconds: 1000) else { continue }
-    let connection: Connection
+// excerpt: listen
+/// Makes the listener non-blocking, then accepts clients on it for as long as the server runs.
+///
+/// The function owns the listener (`consuming`): nothing else can use it, or close it, meanwhile.
+func acceptClients(on listener: consuming Listener) {
     do {
-        connection = try listener.accept()
-    } catch let error where error.wouldBlock {
-        // `poll` said someone was waiting, yet nobody is: readiness is a hint, not a promise.
-        continue
+        // `accept` on a non-blocking socket returns at once with EAGAIN when nobody is waiting.
+        try listener.setNonBlocking()
     } catch {
-        // For example EMFILE (out of descriptors): the client waits in the backlog until one frees.
-        reportAcceptFailure(error)
-        continue
+        exitWithError(error)
     }
-    let client = "client-\(clientCount)"
-    clientCount += 1
-    guard slots.take() else {
-        log("[\(client)] rejected: server full")
-        try? connection.sendLine("ERR server full (max \(options.maxClients) clients)")
-        continue  // The last reference goes here, and the socket is closed.
+    log("listening on \(listener.address)")
+    // end excerpt
+    // excerpt: accept-loop
+    var clientCount = 0
+    while true {
+        guard waitForClient(on: listener, milliseconds: 1000) else { continue }
+        let connection: Connection
+        do {
+            connection = try listener.accept()
+        } catch let error where error.wouldBlock {
+            // `poll` said someone was waiting, yet nobody is: readiness is a hint, not a promise.
+            continue
+        } catch {
+            // For example EMFILE (out of descriptors): the client waits in the backlog until one frees.
+            reportAcceptFailure(error)
+            continue
+        }
+        let client = "client-\(clientCount)"
+        clientCount += 1
+        guard slots.take(for: client, connection) else {
+            log("[\(client)] rejected: server full")
+            try? connection.sendLine("ERR server full (max \(options.maxClients) clients)")
+            continue  // The last reference goes here, and the socket is closed.
+        }
+        log("[\(client)] connected from \(connection.peer)")
+        // A thread's closure needs no capture list here: the top-level constants it uses are of
+        // Sendable types, which any thread may read, and `client` and `connection` are copied in.
+        Thread {
+            Thread.current.name = client  // So `ps -T` and /proc/PID/task show who it serves.
+            serve(
+                connection, as: client, into: queue, idleTimeout: options.idleTimeout,
+                sendTimeout: sendTimeout)
+            slots.release(client)
+            log("[\(client)] disconnected")
+        }.start()
     }
-    log("[\(client)] connected from \(connection.peer)")
-    Thread { [queue, slots, idleTimeout = options.idleTimeout] in
-        Thread.current.name = client  // So `ps -T` and /proc/PID/task show who it serves.
-        serve(
-            connection, as: client, into: queue, idleTimeout: idleTimeout, sendTimeout: sendTimeout)
-        slots.release()
-        log("[\(client)] disconnected")
-    }.start()
+    // end excerpt
 }
-// end excerpt
 
 // excerpt: poll
 /// Sleeps until a client is waiting to be accepted, or `milliseconds` have passed. Returns true
@@ -143,8 +151,3 @@ func serve(
     }
 }
 // end excerpt
-
-/// `5` for 5.0, `0.25` for 0.25: seconds as a person would write them.
-func formatSeconds(_ seconds: Double) -> String {
-    seconds == seconds.rounded() ? String(Int(seconds)) : String(seconds)
-}

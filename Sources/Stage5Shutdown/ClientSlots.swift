@@ -5,9 +5,8 @@ import Net
 ///
 /// The accept loop takes a slot before serving a client; the client's thread gives it back when
 /// the client leaves, so the next client can have it at once. Taking is check-and-insert in
-/// one step under the lock: two threads can never both take the last slot. The shutdown needs
-/// the connections themselves, to stop reading from them and to say `Quit`, so each slot holds
-/// its client's connection.
+/// one step under the lock: two threads can never both take the last slot. Each slot holds its
+/// client's name and connection, so the table says who is connected, not just how many.
 final class ClientSlots: Sendable {
     let limit: Int
     private let connected = Locked<[String: Connection]>([:])
@@ -29,7 +28,7 @@ final class ClientSlots: Sendable {
         _ = connected.withLock { $0.removeValue(forKey: client) }
     }
 
-    /// The connections of every client connected at this moment.
+    /// The connections of every client connected at this moment: the shutdown says `Quit` to each.
     var connections: [Connection] {
         connected.withLock { Array($0.values) }
     }

@@ -41,10 +41,10 @@ let consumerFinished = DispatchSemaphore(value: 0)
 // excerpt: consumer
 // The one consumer: it alone does the work, so messages are handled one at a time in priority
 // order, however many clients push at once. It ends when the queue is closed and empty.
-Thread { [queue, workDelay = options.workDelay] in
+Thread {
     Thread.current.name = "consumer"
     while let message = queue.pop() {
-        if workDelay > 0 { Thread.sleep(forTimeInterval: workDelay) }
+        if options.workDelay > 0 { Thread.sleep(forTimeInterval: options.workDelay) }
         log("[\(message.client)] [\(message.priority)] \(printable(message.text))")
         do {
             try message.connection.sendAll(
@@ -94,12 +94,12 @@ if clientThreads.wait(timeout: deadline) == .timedOut {
 log("shutdown complete: \(clientsServed) clients served, \(queue.poppedCount) messages processed")
 // end excerpt
 
-// excerpt: accept-loop
-/// Accepts clients until a shutdown signal arrives, and returns how many it served (turned-away
-/// clients not counted).
+// excerpt: listen
+/// Makes the listener non-blocking, then accepts clients on it until a shutdown signal arrives,
+/// and returns how many it served (turned-away clients not counted).
 ///
-/// The listener is `consuming`: this function owns it, and when it returns the listener's life
-/// ends and its socket is closed. From that moment, a client trying to connect is refused.
+/// The function owns the listener (`consuming`): when it returns, the listener's life ends and
+/// its socket is closed. From that moment, a client trying to connect is refused.
 func acceptClients(
     on listener: consuming Listener, until shutdown: borrowing ShutdownSignal
 ) -> Int {
@@ -110,6 +110,8 @@ func acceptClients(
         exitWithError(error)
     }
     log("listening on \(listener.address)")
+    // end excerpt
+    // excerpt: accept-loop
     var clientCount = 0
     var servedCount = 0
     while true {
@@ -143,18 +145,20 @@ func acceptClients(
         servedCount += 1
         log("[\(client)] connected from \(connection.peer)")
         clientThreads.enter()
-        Thread { [queue, slots, clientThreads, idleTimeout = options.idleTimeout] in
+        // A thread's closure needs no capture list here: the top-level constants it uses are of
+        // Sendable types, which any thread may read, and `client` and `connection` are copied in.
+        Thread {
             Thread.current.name = client  // So `ps -T` and /proc/PID/task show who it serves.
             serve(
-                connection, as: client, into: queue, idleTimeout: idleTimeout,
+                connection, as: client, into: queue, idleTimeout: options.idleTimeout,
                 sendTimeout: sendTimeout)
             slots.release(client)
             log("[\(client)] disconnected")
             clientThreads.leave()
         }.start()
     }
+    // end excerpt
 }
-// end excerpt
 
 // excerpt: poll
 /// What woke the accept loop.
@@ -222,11 +226,6 @@ func serve(
     }
 }
 // end excerpt
-
-/// `5` for 5.0, `0.25` for 0.25: seconds as a person would write them.
-func formatSeconds(_ seconds: Double) -> String {
-    seconds == seconds.rounded() ? String(Int(seconds)) : String(seconds)
-}
 
 /// Seconds from now until `deadline`; 0 once it has passed.
 func secondsLeft(until deadline: DispatchTime) -> Double {
