@@ -15,7 +15,7 @@ let options = ServerOptions.parseOrExit(
 
 // excerpt: sigpipe
 // Writing to a socket or a pipe whose reader has gone raises SIGPIPE, and its default action kills
-// the process. The log is such a pipe when someone runs `Stage1SingleThread | head -1`; a client
+// the process. The log is such a pipe when the server runs as `... | head -1`; a client
 // is such a socket when it vanishes. Ignored, the signal becomes an EPIPE error from that one
 // write, handled where it happens, and the server goes on serving everyone else.
 signal(SIGPIPE, SIG_IGN)
