@@ -57,11 +57,3 @@ public struct LineReader {
     }
     // end excerpt
 }
-
-extension Duration {
-    /// The duration as a `Double` number of seconds.
-    public var seconds: Double {
-        let (whole, fraction) = components
-        return Double(whole) + Double(fraction) / 1e18
-    }
-}

@@ -108,3 +108,11 @@ public struct Listener: ~Copyable {
         return SocketAddress(storage)
     }
 }
+
+/// Logs a failed `accept` and pauses a moment before the next one. Some failures last (EMFILE:
+/// out of file descriptors, until a client leaves); retrying at once would spin a core and
+/// flood the log. The clients already connected are unaffected.
+public func reportAcceptFailure(_ error: SocketError) {
+    log("accept failed: \(error)")
+    usleep(100_000)
+}

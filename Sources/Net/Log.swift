@@ -46,14 +46,6 @@ public func printable(_ bytes: [UInt8]) -> String {
     return text
 }
 
-/// Logs a failed `accept` and pauses a moment before the next one. Some failures last (EMFILE:
-/// out of file descriptors, until a client leaves); retrying at once would spin a core and
-/// flood the log. The clients already connected are unaffected.
-public func reportAcceptFailure(_ error: SocketError) {
-    log("accept failed: \(error)")
-    usleep(100_000)
-}
-
 private func write(_ line: String, to descriptor: Int32) {
     let bytes = Array(line.utf8) + [UInt8(ascii: "\n")]
     outputLock.withLock {

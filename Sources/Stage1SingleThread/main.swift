@@ -3,6 +3,8 @@
 // One thread does everything, one call at a time: wait for a client (`accept`), then wait for
 // its lines (`recv`) and echo each one back, until it leaves; only then wait for the next client.
 // While one client is being served, everyone else waits. Stage 2 exists because of that.
+//
+// Explained in docs/01-single-thread.md.
 import Glibc
 import Net
 

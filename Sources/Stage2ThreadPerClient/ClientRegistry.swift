@@ -1,3 +1,4 @@
+// Stage2ThreadPerClient: part of the stage explained in docs/02-thread-per-client.md; main.swift is where it starts.
 import Net
 
 // excerpt: registry

@@ -4,6 +4,8 @@
 // that client alone, so one quiet client no longer holds up everyone else. Every line a client
 // sends goes to every connected client, the sender included, through a registry that all the
 // threads share and a mutex guards.
+//
+// Explained in docs/02-thread-per-client.md. Read this file first, then ClientRegistry.swift.
 import Foundation
 import Glibc
 import Net

@@ -1,3 +1,4 @@
+// Stage3PriorityQueue: part of the stage explained in docs/03-priority-queue.md; main.swift is where it starts.
 import Foundation
 import Net
 

@@ -3,6 +3,8 @@
 // Client threads no longer answer for themselves. Each turns a line into a message and pushes it
 // into one shared queue; a single consumer thread takes the most urgent message first, does the
 // work, and sends the sender an ACK. A line starting `/urgent ` jumps ahead of the normal ones.
+//
+// Explained in docs/03-priority-queue.md. Read this file first, then MessageQueue.swift.
 import Foundation
 import Glibc
 import Net

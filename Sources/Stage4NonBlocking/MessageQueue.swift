@@ -1,3 +1,4 @@
+// Stage4NonBlocking: part of the stage explained in docs/04-non-blocking.md; main.swift is where it starts.
 import Foundation
 import Net
 

@@ -4,6 +4,9 @@
 // Here the listening socket is non-blocking and the accept loop sleeps in `poll` until a client
 // is waiting; a client that does not finish a line in time, or does not read its ACKs, is
 // disconnected; and beyond `--max-clients` a new client is turned away with a reason.
+//
+// Explained in docs/04-non-blocking.md. Read this file first, then
+// ClientSlots.swift, then MessageQueue.swift.
 import Foundation
 import Glibc
 import Net

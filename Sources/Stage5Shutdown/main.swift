@@ -2,9 +2,13 @@
 //
 // Until now Ctrl-C killed the server wherever it was: lines read but not yet handled were lost
 // with their ACKs. Here SIGINT and SIGTERM only write a byte into a pipe that the accept loop
-// polls beside the listener. The loop then stops accepting, the client threads stop reading,
-// the consumer finishes every message already read, every client gets `Quit`, every thread is
-// joined, and the process exits 0.
+// polls beside the listener. The loop then accepts whoever is already waiting and stops
+// listening, the queue takes no more, the consumer finishes every message already read, every
+// client gets `Quit` and the end of the stream, and the process exits 0 once they have closed,
+// or when `--shutdown-timeout` runs out.
+//
+// Explained in docs/05-shutdown.md. Read this file first, then
+// ShutdownSignal.swift, then ClientSlots.swift and MessageQueue.swift.
 import Foundation
 import Glibc
 import Net
