@@ -5,7 +5,7 @@ import Net
 enum Limits {
     /// Messages a client may have waiting for the consumer. At this many, the loop stops reading
     /// from it, and TCP flow control pushes back on the sender: backpressure.
-    static let queuedMessages = 64
+    static let queuedMessages = 8
     /// Reply bytes a client may leave unsent in our buffer before the loop stops reading from
     /// it: a client that does not read its ACKs does not get to send more lines either.
     static let pendingOutput = 64 * 1024
@@ -42,8 +42,9 @@ final class Client {
     var lastProgress: ContinuousClock.Instant
     /// What epoll watches this socket for right now.
     var interest: Interest = .readable
-    /// The deadline of this client's entry in the loop's timer heap, if it has one.
-    var armed: ContinuousClock.Instant?
+    /// The deadline of this client's entry in the loop's timer heap, while `isArmed`.
+    var armed: ContinuousClock.Instant
+    var isArmed = false
     /// Queued for the end of this turn of the loop, when output is sent and state settled.
     var isDirty = false
     var isClosed = false
@@ -54,6 +55,7 @@ final class Client {
         self.connection = connection
         lastLine = now
         lastProgress = now
+        armed = now
     }
 
     var pendingOutput: Int { output.count - sent }
@@ -72,6 +74,17 @@ final class Client {
         // The send timeout counts from the moment there is something to send.
         if pendingOutput == 0 { lastProgress = now }
         output.append(contentsOf: bytes)
+    }
+
+    private static let ackPrefix = Array("Received: ".utf8)
+
+    /// Adds the ACK of a message, `Received: TEXT`, straight into the output.
+    func appendAck(of text: [UInt8], now: ContinuousClock.Instant) {
+        if pendingOutput == 0 { lastProgress = now }
+        output.reserveCapacity(output.count + Self.ackPrefix.count + text.count + 1)
+        output.append(contentsOf: Self.ackPrefix)
+        output.append(contentsOf: text)
+        output.append(UInt8(ascii: "\n"))
     }
 
     /// Sends as much of the output as the kernel takes now, without waiting. Returns false when
@@ -108,7 +121,7 @@ final class Client {
 /// then our FIN (`shutdown(SHUT_WR)`). Until the client closes too, whatever it still sends is
 /// read and thrown away: closing a socket with unread bytes in it would send a reset, and a
 /// reset can destroy the replies still on their way to the client.
-struct Ending {
+final class Ending {
     /// The last line, such as `ERR idle timeout (5s)` or `Quit`; `nil` after the client's EOF.
     let farewell: String?
     /// After our FIN: close once the client has been quiet this long (nil: wait for its close).
@@ -126,6 +139,17 @@ struct Ending {
     var lingerDeadline: ContinuousClock.Instant?
     var quietDeadline: ContinuousClock.Instant?
 
+    init(
+        farewell: String?, quietPeriod: Duration?, lingerLimit: Duration?, discardLimit: Int,
+        peerClosed: Bool = false
+    ) {
+        self.farewell = farewell
+        self.quietPeriod = quietPeriod
+        self.lingerLimit = lingerLimit
+        self.discardLimit = discardLimit
+        self.peerClosed = peerClosed
+    }
+
     /// After a broken rule: the same limits as `sendFinalLine` in the threaded stages.
     static func error(_ line: String) -> Ending {
         Ending(
@@ -134,21 +158,27 @@ struct Ending {
     }
 
     /// During a graceful shutdown: `Quit`, then wait for the client's close until the deadline.
-    static let quit = Ending(
-        farewell: "Quit", quietPeriod: nil, lingerLimit: nil, discardLimit: .max)
+    static func quit() -> Ending {
+        Ending(farewell: "Quit", quietPeriod: nil, lingerLimit: nil, discardLimit: .max)
+    }
 
     /// After a send timeout: our side is shut already, the replies are dropped, and what the
     /// client still sends is read and dropped until it has been quiet a moment (one second at
     /// most), so that a client blocked sending meets our FIN before the reset of the close.
     static func cutOff(now: ContinuousClock.Instant) -> Ending {
-        Ending(
+        let ending = Ending(
             farewell: nil, quietPeriod: .milliseconds(200), lingerLimit: .seconds(1),
-            discardLimit: .max, farewellQueued: true, finSent: true,
-            lingerDeadline: now + .seconds(1), quietDeadline: now + .milliseconds(200))
+            discardLimit: .max)
+        ending.farewellQueued = true
+        ending.finSent = true
+        ending.lingerDeadline = now + .seconds(1)
+        ending.quietDeadline = now + .milliseconds(200)
+        return ending
     }
 
     /// The client closed its side: nothing to say, nothing to read, only ACKs to deliver.
-    static let peerClosed = Ending(
-        farewell: nil, quietPeriod: nil, lingerLimit: nil, discardLimit: 0, peerClosed: true)
+    static func peerClosed() -> Ending {
+        Ending(farewell: nil, quietPeriod: nil, lingerLimit: nil, discardLimit: 0, peerClosed: true)
+    }
 }
 // end excerpt

@@ -26,7 +26,13 @@ final class EventLoop {
     private var chunk = [UInt8](repeating: 0, count: Limits.readChunk)
     private var clientCount = 0
     private var servedCount = 0
+    /// With no work delay, the messages of this turn, which the loop handles itself at its end.
+    private var inline: MessageHeap?
+    private var inlineSequence: UInt64 = 0
+    private var inlineCount = 0
     private var acceptPausedUntil: ContinuousClock.Instant?
+    /// When the current turn began (after the wait): one clock reading serves the whole turn.
+    private var now = ContinuousClock.now
     private var shutdownDeadline: ContinuousClock.Instant?
 
     init(
@@ -37,6 +43,7 @@ final class EventLoop {
         self.signalDescriptor = signalDescriptor
         self.wakeup = wakeup
         self.queue = queue
+        inline = options.workDelay == 0 ? MessageHeap() : nil
         epoll = try Epoll()
         try listener.setNonBlocking()
         try epoll.add(listener.descriptor, token: Self.listenerToken, for: .readable)
@@ -56,14 +63,16 @@ final class EventLoop {
             epoll.wait(milliseconds: millisecondsUntilNextDeadline()) { token, readiness in
                 handle(token, readiness)
             }
+            now = .now
             takeResults()
+            handleInline()
             fireTimers()
             settleDirtyClients()
             if let shutdownDeadline, isShutdownFinished(deadline: shutdownDeadline) { break }
         }
         logBuffer.add(
             "shutdown complete: \(servedCount) clients served, "
-                + "\(queue.processedCount) messages processed")
+                + "\(queue.processedCount + inlineCount) messages processed")
         logBuffer.flush()
     }
     // end excerpt
@@ -129,7 +138,7 @@ final class EventLoop {
             try? connection.sendLine("ERR server full (max \(options.maxClients) clients)")
             return  // The last reference goes here, and the socket is closed.
         }
-        let client = Client(number: number, connection: connection, now: .now)
+        let client = Client(number: number, connection: connection, now: now)
         do throws(SocketError) {
             try epoll.add(connection.descriptor, token: UInt64(number), for: .readable)
         } catch {
@@ -146,7 +155,7 @@ final class EventLoop {
     private func pauseAccepting() {
         guard let descriptor = listener?.descriptor else { return }
         try? epoll.change(descriptor, token: Self.listenerToken, to: [])
-        acceptPausedUntil = .now + .milliseconds(100)
+        acceptPausedUntil = now + .milliseconds(100)
     }
 
     private func resumeAcceptingIfDue(now: ContinuousClock.Instant) {
@@ -178,7 +187,7 @@ final class EventLoop {
             return
         }
         if count == 0 {
-            client.ending = .peerClosed  // End of file; the ACKs still go out.
+            client.ending = .peerClosed()  // End of file; the ACKs still go out.
             return
         }
         client.framer.append(chunk[..<count])
@@ -198,9 +207,18 @@ final class EventLoop {
                 break
             }
             if line.isEmpty { continue }
-            client.lastLine = .now
+            client.lastLine = now
             let (priority, text) = Priority.parse(line)
-            guard queue.push(client: client.number, priority: priority, text: text) else { break }
+            if inline != nil {
+                inline!.insert(
+                    Message(
+                        client: client.number, sequence: inlineSequence, priority: priority,
+                        text: text))
+                inlineSequence += 1
+            } else {
+                guard queue.push(client: client.number, priority: priority, text: text)
+                else { break }
+            }
             client.queued += 1
         }
         // Nothing left over: drop the buffer, so an idle client holds none.
@@ -209,16 +227,15 @@ final class EventLoop {
     // end excerpt
 
     private func discard(_ count: Int, from client: Client) {
-        guard var ending = client.ending else { return }
+        guard let ending = client.ending else { return }
         if count == 0 {
             ending.peerClosed = true
         } else {
             ending.discarded += count
             if ending.finSent, let quiet = ending.quietPeriod {
-                ending.quietDeadline = .now + quiet
+                ending.quietDeadline = now + quiet
             }
         }
-        client.ending = ending
     }
 
     // MARK: Results from the consumer
@@ -227,7 +244,6 @@ final class EventLoop {
     /// Takes what the consumer has handled: logs each message, and adds its ACK to its client's
     /// output. A client that has gone meanwhile loses its ACK, as in every stage.
     private func takeResults() {
-        let now = ContinuousClock.now
         for handled in queue.takeResults() {
             logBuffer.add(handled.logLine)
             guard let client = clients[handled.client] else { continue }
@@ -235,6 +251,26 @@ final class EventLoop {
             // After our FIN (the client was cut off), there is no sending it anything.
             if client.ending?.finSent == true { continue }
             client.append(handled.reply, now: now)
+            markDirty(client)
+        }
+    }
+    // end excerpt
+
+    // excerpt: inline
+    /// With `--work-delay 0` there is no slow work to keep off the loop, and handing each
+    /// message to another thread and back would cost more than the work itself: two thread
+    /// switches and a wake-up per message. So the loop handles the messages of each turn itself,
+    /// at the end of the turn, most urgent first, exactly as the consumer would.
+    private func handleInline() {
+        guard inline != nil else { return }
+        while !inline!.isEmpty {
+            let message = inline!.removeFirst()
+            inlineCount += 1
+            logBuffer.add(message)
+            guard let client = clients[message.client] else { continue }
+            client.queued -= 1
+            if client.ending?.finSent == true { continue }
+            client.appendAck(of: message.text, now: now)
             markDirty(client)
         }
     }
@@ -249,12 +285,11 @@ final class EventLoop {
     }
 
     private func settleDirtyClients() {
-        let now = ContinuousClock.now
         let touched = dirty
         dirty = []
         for client in touched {
             client.isDirty = false
-            if !client.isClosed { settle(client, now: now) }
+            if !client.isClosed { settle(client) }
         }
     }
 
@@ -264,20 +299,19 @@ final class EventLoop {
     /// what to watch for: readable only while it may read more, writable only while output is
     /// waiting (a socket with room is writable almost always; watching it then would wake the
     /// loop on every turn for nothing).
-    private func settle(_ client: Client, now: ContinuousClock.Instant) {
+    private func settle(_ client: Client) {
         let wasReading = client.interest.contains(.readable)
         if client.ending == nil && client.wantsToRead && client.framer.pendingByteCount > 0 {
             takeLines(from: client)
         }
-        if var ending = client.ending, client.queued == 0, !ending.farewellQueued {
+        if let ending = client.ending, client.queued == 0, !ending.farewellQueued {
             ending.farewellQueued = true
             if let farewell = ending.farewell {
                 client.append(Array("\(farewell)\n".utf8), now: now)
             }
-            client.ending = ending
         }
         guard client.flush(now: now) else { return close(client) }
-        if var ending = client.ending, ending.farewellQueued, client.pendingOutput == 0 {
+        if let ending = client.ending, ending.farewellQueued, client.pendingOutput == 0 {
             if ending.peerClosed { return close(client) }
             if !ending.finSent {
                 // Our FIN: the client reads end of file after our last line.
@@ -285,7 +319,6 @@ final class EventLoop {
                 ending.finSent = true
                 ending.lingerDeadline = ending.lingerLimit.map { now + $0 }
                 ending.quietDeadline = ending.quietPeriod.map { now + $0 }
-                client.ending = ending
             }
             if ending.discarded >= ending.discardLimit { return close(client) }
         }
@@ -309,36 +342,39 @@ final class EventLoop {
 
     /// The client's soonest deadline, if it has one now.
     private func deadline(of client: Client) -> ContinuousClock.Instant? {
-        var soonest: [ContinuousClock.Instant] = []
-        if client.pendingOutput > 0 { soonest.append(client.lastProgress + Limits.sendTimeout) }
+        var soonest: ContinuousClock.Instant?
+        if client.pendingOutput > 0 { soonest = client.lastProgress + Limits.sendTimeout }
         if let ending = client.ending {
-            if let linger = ending.lingerDeadline { soonest.append(linger) }
-            if let quiet = ending.quietDeadline { soonest.append(quiet) }
+            soonest = earlier(soonest, ending.lingerDeadline)
+            soonest = earlier(soonest, ending.quietDeadline)
         } else if client.interest.contains(.readable) {
-            soonest.append(client.lastLine + .seconds(options.idleTimeout))
+            soonest = earlier(soonest, client.lastLine + .seconds(options.idleTimeout))
         }
-        return soonest.min()
+        return soonest
     }
 
     /// Makes sure the timer heap holds an entry no later than the client's deadline.
     private func arm(_ client: Client) {
+        // The common case, a client being read with nothing to send: its only deadline is the
+        // idle one, which only ever moves later. An entry armed already comes no later.
+        if client.isArmed && client.ending == nil && client.pendingOutput == 0 { return }
         guard let deadline = deadline(of: client) else { return }
-        if let armed = client.armed, armed <= deadline { return }
+        if client.isArmed && client.armed <= deadline { return }
         client.armed = deadline
+        client.isArmed = true
         timers.insert(.init(deadline: deadline, client: client.number))
     }
 
     // excerpt: fire-timers
     private func fireTimers() {
-        let now = ContinuousClock.now
         resumeAcceptingIfDue(now: now)
         while let entry = timers.first, entry.deadline <= now {
             timers.removeFirst()
             // An entry for a client that has gone, or one replaced by an earlier one: stale.
-            guard let client = clients[entry.client], client.armed == entry.deadline else {
-                continue
-            }
-            client.armed = nil
+            guard let client = clients[entry.client], client.isArmed,
+                client.armed == entry.deadline
+            else { continue }
+            client.isArmed = false
             if client.pendingOutput > 0 && now >= client.lastProgress + Limits.sendTimeout {
                 // A whole second without taking a byte: this client is not reading. Its replies
                 // are dropped and the connection shut both ways; what it is still sending is
@@ -369,8 +405,11 @@ final class EventLoop {
     // end excerpt
 
     private func millisecondsUntilNextDeadline() -> Int32 {
-        let deadlines = [timers.first?.deadline, acceptPausedUntil, shutdownDeadline]
-        guard let soonest = deadlines.compactMap({ $0 }).min() else { return -1 }
+        // Lines taken at the end of the last turn (after their client's queue had room again)
+        // are waiting to be handled: look at the sockets, but do not sleep.
+        if inline?.isEmpty == false { return 0 }
+        let soonest = earlier(earlier(timers.first?.deadline, acceptPausedUntil), shutdownDeadline)
+        guard let soonest else { return -1 }
         let left = soonest - .now
         guard left > .zero else { return 0 }
         // Rounded up: waking a moment early would find nothing due and go round for nothing.
@@ -395,7 +434,7 @@ final class EventLoop {
     /// close. The loop goes on turning until every client is gone or the deadline passes.
     private func beginShutdown() {
         guard shutdownDeadline == nil else { return }
-        shutdownDeadline = .now + .seconds(options.shutdownTimeout)
+        shutdownDeadline = now + .seconds(options.shutdownTimeout)
         // A second signal is the handler's business; this pipe has nothing more to say.
         epoll.remove(signalDescriptor)
         acceptWaitingClients(limit: .max)
@@ -406,7 +445,7 @@ final class EventLoop {
             // Lines read but not yet queued (held back by the queue limit) are dropped with
             // the rest of what the client sends from now on.
             client.framer = LineFramer()
-            client.ending = .quit
+            client.ending = .quit()
             markDirty(client)
         }
     }
@@ -415,12 +454,20 @@ final class EventLoop {
     /// passed: then whoever is still connected is cut off.
     private func isShutdownFinished(deadline: ContinuousClock.Instant) -> Bool {
         if clients.isEmpty && queue.isFinished { return true }
-        guard ContinuousClock.now >= deadline else { return false }
+        guard now >= deadline else { return false }
         logBuffer.add("shutdown timeout: cutting off \(clients.count) clients")
         for client in clients.values { close(client) }
         return true
     }
     // end excerpt
+}
+
+/// The earlier of two instants, either of which may be missing.
+func earlier(
+    _ first: ContinuousClock.Instant?, _ second: ContinuousClock.Instant?
+) -> ContinuousClock.Instant? {
+    guard let first, let second else { return first ?? second }
+    return min(first, second)
 }
 
 /// `5` for 5.0, `0.25` for 0.25: seconds as a person would write them.

@@ -16,13 +16,15 @@ enum Priority: Int, Comparable, CustomStringConvertible, Sendable {
         }
     }
 
+    private static let urgentPrefix = Array("/urgent ".utf8)
+    private static let lowPrefix = Array("/low ".utf8)
+
     /// `/urgent TEXT` and `/low TEXT` choose a priority; any other line is normal. The prefix is
-    /// not part of the message.
+    /// not part of the message. (The prefixes are made once: this runs for every line, on the
+    /// thread that serves everyone.)
     static func parse(_ line: [UInt8]) -> (Priority, text: [UInt8]) {
-        for (prefix, priority) in [("/urgent ", Priority.urgent), ("/low ", .low)] {
-            let prefix = Array(prefix.utf8)
-            if line.starts(with: prefix) { return (priority, Array(line.dropFirst(prefix.count))) }
-        }
+        if line.starts(with: urgentPrefix) { return (.urgent, Array(line[urgentPrefix.count...])) }
+        if line.starts(with: lowPrefix) { return (.low, Array(line[lowPrefix.count...])) }
         return (.normal, line)
     }
 }
@@ -52,6 +54,17 @@ struct Handled: Sendable {
     let client: Int
     let reply: [UInt8]
     let logLine: String
+}
+
+extension Message {
+    private static let ackPrefix = Array("Received: ".utf8)
+
+    /// The work on a message, apart from the work delay: its ACK and its log line.
+    func handled() -> Handled {
+        Handled(
+            client: client, reply: Self.ackPrefix + text + [UInt8(ascii: "\n")],
+            logLine: "[client-\(client)] [\(priority)] \(printable(text))")
+    }
 }
 // end excerpt
 

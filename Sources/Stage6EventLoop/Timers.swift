@@ -1,4 +1,5 @@
 import Glibc
+import Net
 
 // excerpt: timers
 /// The clients' deadlines (idle, send, linger), soonest first: the loop sleeps until the first.
@@ -58,6 +59,35 @@ struct LogBuffer {
     mutating func add(_ line: String) {
         bytes.append(contentsOf: line.utf8)
         bytes.append(UInt8(ascii: "\n"))
+    }
+
+    /// Adds a handled message's line, `[client-N] [PRIORITY] TEXT`, without building a String
+    /// for it when the text is plain printable ASCII, as nearly every line is.
+    mutating func add(_ message: Message) {
+        if message.text.contains(where: { $0 < 0x20 || $0 >= 0x7F }) {
+            return add(
+                "[client-\(message.client)] [\(message.priority)] \(printable(message.text))")
+        }
+        bytes.append(contentsOf: Self.clientTag)
+        appendDecimal(message.client)
+        bytes.append(contentsOf: Self.priorityTags[message.priority.rawValue])
+        bytes.append(contentsOf: message.text)
+        bytes.append(UInt8(ascii: "\n"))
+    }
+
+    private static let clientTag = Array("[client-".utf8)
+    /// `] [low] `, `] [normal] ` and `] [urgent] `, in the order of `Priority`'s raw values.
+    private static let priorityTags = [Priority.low, .normal, .urgent].map {
+        Array("] [\($0)] ".utf8)
+    }
+
+    private mutating func appendDecimal(_ number: Int) {
+        var divisor = 1
+        while divisor <= number / 10 { divisor *= 10 }
+        repeat {
+            bytes.append(UInt8(ascii: "0") + UInt8(number / divisor % 10))
+            divisor /= 10
+        } while divisor > 0
     }
 
     mutating func flush() {

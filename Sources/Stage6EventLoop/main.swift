@@ -27,9 +27,9 @@ let shutdownSignal = ShutdownSignal.install()
 // end excerpt
 
 // excerpt: consumer
-// The one consumer, as in Stage 5: it alone does the work, one message at a time in priority
-// order. It touches no socket. It hands each result back to the loop, which logs the message
-// and sends the ACK. It ends when the queue is closed and empty.
+// The one consumer, as in Stage 5: it alone does the slow work, one message at a time in
+// priority order. It touches no socket. It hands each result back to the loop, which logs the
+// message and sends the ACK. It ends when the queue is closed and empty.
 let wakeup: Wakeup
 do {
     wakeup = try Wakeup()
@@ -40,14 +40,8 @@ let queue = MessageQueue(wakeup: wakeup)
 Thread { [queue, workDelay = options.workDelay] in
     nameThisThread("consumer")  // So `ps -T` and /proc/PID/task show which thread works.
     while let message = queue.pop() {
-        if workDelay > 0 { Thread.sleep(forTimeInterval: workDelay) }
-        queue.finish(
-            Handled(
-                client: message.client,
-                reply: Array("Received: ".utf8) + message.text + [UInt8(ascii: "\n")],
-                logLine:
-                    "[client-\(message.client)] [\(message.priority)] \(printable(message.text))"
-            ))
+        Thread.sleep(forTimeInterval: workDelay)
+        queue.finish(message.handled())
     }
     queue.consumerDidEnd()
 }.start()
