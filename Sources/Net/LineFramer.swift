@@ -32,6 +32,18 @@ public struct LineFramer: Sendable {
         buffer.append(contentsOf: bytes)
     }
 
+    /// The same for a slice of a read buffer, what every reader passes. A concrete type, so the
+    /// copy is one `memcpy` and not a walk through the generic `Collection` interface: for an
+    /// event loop reading short lines from many clients, that walk cost more than the `recv`.
+    public mutating func append(_ bytes: ArraySlice<UInt8>) {
+        if start > 0 {
+            buffer.removeFirst(start)
+            searched -= start
+            start = 0
+        }
+        buffer.append(contentsOf: bytes)
+    }
+
     // excerpt: next-line
     /// The next complete line without its terminator, or `nil` when no complete line is buffered.
     public mutating func nextLine() throws(LineTooLong) -> [UInt8]? {
