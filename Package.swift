@@ -31,8 +31,8 @@ let package = Package(
         .testTarget(name: "Stage1Tests", dependencies: ["TestSupport"]),
         .testTarget(name: "Stage2Tests", dependencies: ["TestSupport"]),
         .testTarget(name: "Stage3Tests", dependencies: ["TestSupport", "Stage3PriorityQueue"]),
-        .testTarget(name: "Stage4Tests", dependencies: ["TestSupport"]),
-        .testTarget(name: "Stage5Tests", dependencies: ["TestSupport", "Net"]),
+        .testTarget(name: "Stage4Tests", dependencies: ["TestSupport", "Net", "Stage4NonBlocking"]),
+        .testTarget(name: "Stage5Tests", dependencies: ["TestSupport", "Net", "Stage5Shutdown"]),
         .testTarget(name: "Stage6Tests", dependencies: ["TestSupport"]),
         .testTarget(name: "ClientTests", dependencies: ["TestSupport"]),
         // The docs against the code: transcripts replayed, excerpts compared, links followed.

@@ -23,6 +23,8 @@ import Testing
                 #expect(reply.hasSuffix("c\(number)!"), "\(reply)")
                 client.close()
             }
+            // Every one of them gone, so that a connection limit has room for one more.
+            for number in 0..<200 { try server.waitForLine("[client-\(number)] disconnected") }
             try server.checkStillServing(stage, asClient: 200)
         }
     }

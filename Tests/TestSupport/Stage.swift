@@ -71,8 +71,9 @@ public struct Stage: Sendable, CustomStringConvertible {
     public static let stage3 = tested(finished3)
     public static let stage4 = tested(finished4)
     public static let stage5 = tested(finished5)
+    public static let stage6 = tested(finished6)
 
-    /// Every stage the shared tests run against: all five, or only the one being judged.
+    /// Every stage the shared tests run against: all of them, or only the one being judged.
     public static let all = from(1)
 
     /// The stages that queue messages and ACK them (Stage 3 and every stage after it).
