@@ -59,7 +59,9 @@ public final class Connection: Sendable {
     // excerpt: send-all
     /// Sends every byte, however many `send` calls it takes.
     ///
-    /// `send` may take fewer bytes than offered when the socket buffer is nearly full; this loops
+    /// A blocking `send` with no timeout waits until it has queued every byte. It returns fewer
+    /// when a send timeout (`SO_SNDTIMEO`) expires or a signal handler interrupts it after part of
+    /// the bytes went in, or on a non-blocking socket; POSIX allows it at any time. This loops
     /// until all are sent. `MSG_NOSIGNAL` turns a vanished peer into an `EPIPE` error instead of a
     /// `SIGPIPE` that would kill the whole server. The corresponding C function is `send`.
     public func sendAll(_ bytes: [UInt8]) throws(SocketError) {

@@ -26,8 +26,9 @@ signal(SIGPIPE, SIG_IGN)
 
 let queue = MessageQueue()
 let slots = ClientSlots(limit: options.maxClients)
-/// How long one `send` may wait for a client to make room by reading. An ACK is a few bytes;
-/// a client whose buffers stay full this long is not reading at all.
+/// How long one `send` may wait to go on, like nginx's `send_timeout`. Linux wakes a blocked
+/// sender only once a good share of its buffer has drained, so this cuts off a client that
+/// reads too slowly to free that much within a second, not only one that has stopped reading.
 let sendTimeout = 1.0
 
 // excerpt: consumer
@@ -43,8 +44,9 @@ Thread {
             try message.connection.sendAll(
                 Array("Received: ".utf8) + message.text + [UInt8(ascii: "\n")])
         } catch let error as SocketError where error.wouldBlock {
-            // The send timeout expired: this client has stopped reading. Waiting longer would
-            // stall every other client's ACKs behind it, so it is disconnected instead.
+            // The send timeout expired: this client has stopped reading, or reads too slowly to
+            // make room. Waiting longer would stall every other client's ACKs behind it, so it
+            // is disconnected instead.
             log("[\(message.client)] send timed out")
             message.connection.shutdown()
         } catch {
