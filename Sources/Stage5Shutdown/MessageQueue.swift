@@ -137,6 +137,9 @@ final class MessageQueue: @unchecked Sendable {
 
     var count: Int { condition.withLock { heap.count } }
 
+    /// True once `close` has been called: the server is shutting down.
+    var isClosed: Bool { condition.withLock { closed } }
+
     /// How many messages `pop` has handed out.
     var poppedCount: Int { condition.withLock { popped } }
 }

@@ -223,6 +223,9 @@ func serve(
         // Its last line comes after the ACKs of every line it sent before.
         queue.waitUntilFinished(client)
         connection.sendFinalLine("ERR line too long (max \(LineFramer.maxLineLength) bytes)")
+    } catch LineReader.Failure.timedOut where queue.isClosed {
+        // Shutting down: the client is owed its last ACKs and `Quit`, not an idle timeout.
+        connection.discardInput()
     } catch LineReader.Failure.timedOut {
         log("[\(client)] idle timeout")
         queue.waitUntilFinished(client)

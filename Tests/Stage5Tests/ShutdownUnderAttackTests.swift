@@ -83,6 +83,26 @@ import Testing
         }
     }
 
+    /// A client whose lines take longer to handle than its idle timeout, when the signal comes:
+    /// it is waiting for ACKs it is owed, and gets them and `Quit`, not `ERR idle timeout`.
+    @Test func aClientWaitingForItsAcksAtTheSignalIsNotTimedOutAsIdle() throws {
+        // Six lines of a second's work each; the idle timeout (4 s) falls in the middle of them,
+        // three seconds after the signal, which comes once the first is handled.
+        try withServer(
+            stage.name, ["--work-delay", "1", "--idle-timeout", "4", "--shutdown-timeout", "30"]
+        ) { server in
+            let client = try TestClient(port: server.port)
+            try client.send(bytes: Array("a\nb\nc\nd\ne\nf\n".utf8))
+            try server.waitForLine("[client-0] [normal] a")
+            server.signal(SIGINT)
+            try server.waitForLine("shutting down")
+            let expected = ["a", "b", "c", "d", "e", "f"].map { "Received: \($0)" } + ["Quit"]
+            #expect(try client.readUntilClosed(timeout: .seconds(20)) == expected)
+            #expect(try server.waitForExit() == 0)
+            #expect(!server.lines.contains("[client-0] idle timeout"), "\(server.lines)")
+        }
+    }
+
     /// Clients whose handshake the kernel finished while the server was not looking (here: it is
     /// stopped with SIGSTOP) wait in the backlog. Closing the listener would reset them; the
     /// server accepts them first, and they hear `Quit` like everyone else.
