@@ -1,17 +1,9 @@
 import Glibc
 import Net
 
-/// Where the server is: a numeric address and a port, as the stages listen on.
-struct Endpoint: Equatable, Sendable, CustomStringConvertible {
-    var host = "127.0.0.1"
-    var port: UInt16 = 9090
-
-    var description: String { SocketAddress(host: host, port: port).description }
-}
-
-/// `Client repeat`: the parrot. Every `interval` seconds each connection sends `PID: message`.
+/// `Client repeat`: every `interval` seconds each connection sends `PID: message`.
 struct RepeatOptions: Equatable, Sendable {
-    var server = Endpoint()
+    var server = SocketAddress(host: "127.0.0.1", port: 9090)
     var message = ""
     var interval = 1.0
     /// How many messages each connection sends; `nil` sends until Ctrl-C.
@@ -21,7 +13,7 @@ struct RepeatOptions: Equatable, Sendable {
 
 /// `Client load`: closed-loop load, one message in flight per connection.
 struct LoadOptions: Equatable, Sendable {
-    var server = Endpoint()
+    var server = SocketAddress(host: "127.0.0.1", port: 9090)
     var clients = 1
     /// Messages per connection.
     var messages = 1
@@ -33,8 +25,8 @@ struct LoadOptions: Equatable, Sendable {
 
 /// What the command line asks for.
 enum Command: Equatable, Sendable {
-    case interactive(Endpoint)
-    case parrot(RepeatOptions)
+    case interactive(SocketAddress)
+    case `repeat`(RepeatOptions)
     case load(LoadOptions)
     case measure(quick: Bool)
     case help
@@ -65,11 +57,11 @@ let usage = """
 
 /// `--host` and `--port`, which every mode but measure takes.
 extension OptionReader {
-    /// Reads `--host` or `--port` into `endpoint`; false for any other option.
-    mutating func readEndpointOption(into endpoint: inout Endpoint) throws(UsageError) -> Bool {
+    /// Reads `--host` or `--port` into `server`; false for any other option.
+    mutating func readServerOption(into server: inout SocketAddress) throws(UsageError) -> Bool {
         switch name {
-        case "--host": endpoint.host = try host()
-        case "--port": endpoint.port = try port()
+        case "--host": server = SocketAddress(host: try host(), port: server.port)
+        case "--port": server = SocketAddress(host: server.host, port: try port())
         default: return false
         }
         return true
@@ -102,9 +94,9 @@ extension Command {
     private static func parseInteractive(_ reader: inout OptionReader) throws(UsageError)
         -> Command
     {
-        var server = Endpoint()
+        var server = SocketAddress(host: "127.0.0.1", port: 9090)
         while try reader.nextOption() != nil {
-            guard try reader.readEndpointOption(into: &server) else { throw reader.unknown() }
+            guard try reader.readServerOption(into: &server) else { throw reader.unknown() }
         }
         return reader.helpRequested ? .help : .interactive(server)
     }
@@ -113,7 +105,7 @@ extension Command {
         var options = RepeatOptions()
         var (message, interval): (String?, Double?) = (nil, nil)
         while let name = try reader.nextOption() {
-            if try reader.readEndpointOption(into: &options.server) { continue }
+            if try reader.readServerOption(into: &options.server) { continue }
             switch name {
             case "--message": message = try reader.text()
             case "--interval": interval = try reader.seconds()
@@ -126,14 +118,14 @@ extension Command {
         guard let message else { throw UsageError(message: "repeat needs --message TEXT") }
         guard let interval else { throw UsageError(message: "repeat needs --interval SECONDS") }
         (options.message, options.interval) = (message, interval)
-        return .parrot(options)
+        return .repeat(options)
     }
 
     private static func parseLoad(_ reader: inout OptionReader) throws(UsageError) -> Command {
         var options = LoadOptions()
         var (clients, messages): (Int?, Int?) = (nil, nil)
         while let name = try reader.nextOption() {
-            if try reader.readEndpointOption(into: &options.server) { continue }
+            if try reader.readServerOption(into: &options.server) { continue }
             switch name {
             case "--clients": clients = try reader.wholeNumber(upTo: mostClients)
             case "--messages": messages = try reader.wholeNumber(upTo: mostMessages)

@@ -8,10 +8,10 @@ import Net
 /// Two things can happen at any moment: the person types a line, or the server sends one. Each
 /// waits in a blocking call of its own (`read` on standard input, `recv` on the socket), so each
 /// gets a thread of its own. This thread prints what the server sends; the other one types.
-func runInteractive(_ server: Endpoint) -> Never {
+func runInteractive(_ server: SocketAddress) -> Never {
     let connection: Connection
     do {
-        connection = try connect(to: server)
+        connection = try Connection.connect(to: server)
     } catch {
         exitWithError(error)  // `error: connect 127.0.0.1:9090: Connection refused`, status 1
     }

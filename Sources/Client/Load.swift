@@ -2,6 +2,186 @@ import Foundation
 import Glibc
 import Net
 
+/// `Client load`: runs the load, prints the summary, exits 0 only when every reply came back.
+func runLoadCommand(_ options: LoadOptions) -> Never {
+    let result = runLoad(options, showProgress: true)
+    log(result.report)
+    exit(result.succeeded ? 0 : 1)
+}
+
+/// Runs closed-loop load: each connection sends a token line (`t<connection>-<number>`), waits
+/// for the reply line that ends with that token, and only then sends the next. Other lines (a
+/// Stage 2 broadcast of someone else's message) are read and skipped.
+///
+/// One thread drives every connection: it sleeps in `poll` until some sockets have replies,
+/// reads each of them, and sends each its next message. A thread per connection would spend more
+/// on switching between threads than on the network, and a load generator that is slower than
+/// the server measures itself. `poll` is handed the whole list on every call; for a hundred
+/// connections that costs far less than the round trips it waits for.
+func runLoad(_ options: LoadOptions, showProgress: Bool = false) -> LoadResult {
+    var run = LoadRun(options)
+    let start = ContinuousClock.now
+    let deadline = start + .seconds(options.timeout)
+    var progress = Progress(expected: options.clients * options.messages, at: start)
+    // excerpt: closed-loop
+    for index in run.clients.indices { run.sendNext(index) }
+    while run.active > 0 && ContinuousClock.now < deadline {
+        // Wakes when replies have come in, and every 100 ms anyway to check the deadline.
+        guard poll(&run.watched, nfds_t(run.watched.count), 100) > 0 else { continue }
+        for index in run.watched.indices where run.watched[index].revents != 0 {
+            run.receive(index)
+        }
+        if showProgress { progress.report(run.roundTrips.count) }
+    }
+    // end excerpt
+    return LoadResult(run, start: start)
+}
+
+/// The state of one load run: every connection, and what has come back so far.
+private struct LoadRun {
+    struct Client {
+        /// `nil` once the client has finished or failed: letting go of it closes the socket.
+        var connection: Connection?
+        /// The line last sent: the prefix, the token, a newline. Its token is what the reply
+        /// must end with. Rewritten in place for each message, so the loop allocates nothing.
+        var line: [UInt8] = []
+        var sentAt = ContinuousClock.now
+        /// True while a message is out and its reply has not come.
+        var awaiting = false
+        /// Replies received so far; also the number in the next token.
+        var answered = 0
+        var firstReply: ContinuousClock.Instant?
+        /// Bytes received after the last complete line.
+        var unfinished: [UInt8] = []
+    }
+
+    let options: LoadOptions
+    let prefix: [UInt8]
+    var clients: [Client] = []
+    /// What `poll` watches, one entry per client in the same order. A finished client's
+    /// descriptor is set to -1, which `poll` skips.
+    var watched: [pollfd] = []
+    /// Connections still expecting replies.
+    var active = 0
+    /// Every round trip, in seconds, in the order they completed.
+    var roundTrips: [Double] = []
+    var connectionErrors = 0
+    var firstError: String?
+    private var chunk = [UInt8](repeating: 0, count: 16 * 1024)
+
+    /// Connects every client, one after another, before any message is sent: the run measures
+    /// messages, not handshakes. A connection that fails is counted and left out.
+    init(_ options: LoadOptions) {
+        self.options = options
+        prefix = Array(options.prefix.utf8)
+        roundTrips.reserveCapacity(min(options.clients * options.messages, 1 << 20))
+        for _ in 0..<options.clients {
+            do {
+                let connection = try Connection.connect(to: options.server)
+                clients.append(Client(connection: connection))
+                watched.append(pollfd(fd: connection.descriptor, events: Int16(POLLIN), revents: 0))
+                active += 1
+            } catch {
+                clients.append(Client())
+                watched.append(pollfd(fd: -1, events: 0, revents: 0))
+                connectionErrors += 1
+                if firstError == nil { firstError = error.description }
+            }
+        }
+    }
+
+    /// Sends client `index` its next token line.
+    mutating func sendNext(_ index: Int) {
+        guard let connection = clients[index].connection else { return }
+        clients[index].line.removeAll(keepingCapacity: true)
+        clients[index].line += prefix
+        clients[index].line.append(UInt8(ascii: "t"))
+        appendDecimal(index, to: &clients[index].line)
+        clients[index].line.append(UInt8(ascii: "-"))
+        appendDecimal(clients[index].answered, to: &clients[index].line)
+        clients[index].line.append(UInt8(ascii: "\n"))
+        clients[index].sentAt = .now
+        clients[index].awaiting = true
+        do {
+            try connection.sendAll(clients[index].line)
+        } catch {
+            end(index, failure: error.description)
+        }
+    }
+
+    /// The token of client `index`'s last message: its line without the prefix and newline.
+    private func token(_ index: Int) -> ArraySlice<UInt8> {
+        clients[index].line.dropFirst(prefix.count).dropLast()
+    }
+
+    // excerpt: receive
+    /// Reads what has arrived for client `index`, once, and handles every complete line.
+    ///
+    /// Once is enough: `poll` reports a socket for as long as it has unread bytes, so whatever
+    /// one `recv` leaves behind is picked up on the next wait.
+    mutating func receive(_ index: Int) {
+        guard let connection = clients[index].connection else { return }
+        let count: Int
+        do {
+            count = try connection.receive(into: &chunk)
+        } catch {
+            return end(index, failure: error.description)
+        }
+        if count == 0 { return end(index, failure: "the server closed a connection") }
+        // Taken out while it is worked on, so that it is appended to in place, not copied.
+        var bytes: [UInt8] = []
+        swap(&bytes, &clients[index].unfinished)
+        bytes.append(contentsOf: chunk[..<count])
+        var lineStart = 0
+        while let newline = bytes[lineStart...].firstIndex(of: UInt8(ascii: "\n")) {
+            let line = bytes[lineStart..<newline]
+            let expected = token(index)
+            if clients[index].awaiting && line.count >= expected.count
+                && line.suffix(expected.count).elementsEqual(expected)
+            {
+                replied(index)
+                guard clients[index].connection != nil else { return }
+            }
+            lineStart = newline + 1
+        }
+        bytes.removeFirst(lineStart)
+        clients[index].unfinished = bytes
+    }
+    // end excerpt
+
+    private mutating func replied(_ index: Int) {
+        let now = ContinuousClock.now
+        roundTrips.append((now - clients[index].sentAt).seconds)
+        clients[index].awaiting = false
+        if clients[index].firstReply == nil { clients[index].firstReply = now }
+        clients[index].answered += 1
+        if clients[index].answered == options.messages {
+            // Done: leave at once. On Stage 1 that lets the server turn to the next client.
+            end(index, failure: nil)
+        } else {
+            sendNext(index)
+        }
+    }
+
+    /// Closes client `index`'s connection: it has all its replies, or `failure` says why not.
+    private mutating func end(_ index: Int, failure: String?) {
+        clients[index].connection = nil
+        watched[index].fd = -1
+        active -= 1
+        if let failure {
+            connectionErrors += 1
+            if firstError == nil { firstError = failure }
+        }
+    }
+}
+
+/// Appends `value` (0 or more) in decimal digits, as `String(value)` would spell it, without
+/// making a string first.
+private func appendDecimal(_ value: Int, to bytes: inout [UInt8]) {
+    if value >= 10 { appendDecimal(value / 10, to: &bytes) }
+    bytes.append(UInt8(ascii: "0") + UInt8(value % 10))
+}
+
 /// What a load run measured.
 struct LoadResult: Sendable {
     let options: LoadOptions
@@ -17,11 +197,26 @@ struct LoadResult: Sendable {
     let firstError: String?
     /// Seconds from the first message sent to the end of the run.
     let elapsed: Double
-    /// Every round trip, in nanoseconds, shortest first.
-    let latencies: [UInt64]
+    /// Every round trip, in seconds, shortest first.
+    let roundTrips: [Double]
     /// Seconds from the first message sent until the last connection to be served at all got
     /// its first reply; `nil` when some connection never got one.
     let slowestFirstReply: Double?
+
+    fileprivate init(_ run: LoadRun, start: ContinuousClock.Instant) {
+        options = run.options
+        completed = run.roundTrips.count
+        unanswered = run.clients.filter(\.awaiting).count
+        connectionErrors = run.connectionErrors
+        firstError = run.firstError
+        elapsed = (ContinuousClock.now - start).seconds
+        roundTrips = run.roundTrips.sorted()
+        // Only when every connection got a reply is there a slowest first reply to tell.
+        let firstReplies = run.clients.compactMap(\.firstReply)
+        slowestFirstReply =
+            firstReplies.count == run.clients.count
+            ? firstReplies.max().map { ($0 - start).seconds } : nil
+    }
 
     var expected: Int { options.clients * options.messages }
     var messagesPerSecond: Double { elapsed > 0 ? Double(completed) / elapsed : 0 }
@@ -30,9 +225,8 @@ struct LoadResult: Sendable {
     /// The round trip that `fraction` of all round trips took at most, in seconds: 0.5 is the
     /// median (p50), 0.99 the p99.
     func latency(_ fraction: Double) -> Double {
-        guard !latencies.isEmpty else { return 0 }
-        let index = min(latencies.count - 1, Int(Double(latencies.count) * fraction))
-        return Double(latencies[index]) / 1e9
+        guard !roundTrips.isEmpty else { return 0 }
+        return roundTrips[min(roundTrips.count - 1, Int(Double(roundTrips.count) * fraction))]
     }
 
     /// The summary `Client load` prints.
@@ -57,337 +251,21 @@ struct LoadResult: Sendable {
     }
 }
 
-/// `Client load`: runs the load, prints the summary, exits 0 only when every reply came back.
-func runLoadCommand(_ options: LoadOptions) -> Never {
-    let result = runLoad(options, showProgress: true)
-    log(result.report)
-    exit(result.succeeded ? 0 : 1)
-}
-
-/// Runs closed-loop load: each connection sends a token line, waits for a reply line holding
-/// that token, and only then sends the next. Other lines (a Stage 2 broadcast of someone
-/// else's message) are read and ignored.
-///
-/// One thread drives every connection: it sleeps in `epoll_wait` until some sockets have
-/// replies, reads each once, and sends each one's next message. A thread per connection would
-/// spend more on switching between threads than on the network, and a load generator that is
-/// slower than the server measures itself.
-func runLoad(_ options: LoadOptions, showProgress: Bool = false) -> LoadResult {
-    let run = LoadRun(options)
-    defer { run.closeAll() }
-    return run.run(showProgress: showProgress)
-}
-
-/// The state of one load run. Its memory is allocated once, up front, so that the loop that
-/// sends and receives allocates nothing: at a hundred thousand messages a second, every
-/// allocation shows.
-private final class LoadRun {
-    /// One connection's part in the run.
-    struct Client {
-        enum State { case connecting, running, finished, failed }
-        var descriptor: Int32 = -1
-        var state = State.connecting
-        /// Replies received so far; also the number in the next token.
-        var answered = 0
-        /// True while a message is out and its reply has not come.
-        var awaiting = false
-        var sentAt: UInt64 = 0
-        var firstReplyAt: UInt64 = 0
-        /// Bytes of an unfinished line waiting in this client's receive buffer.
-        var buffered = 0
-        var tokenLength = 0
-    }
-
-    /// Room for several replies and an unfinished line. A longer line is dropped: no token
-    /// line is anywhere near that long.
-    static let receiveBufferSize = 16 * 1024
-    static let tokenCapacity = 32
-
-    let options: LoadOptions
-    /// How many bytes of `--prefix` start every line.
-    let prefixLength: Int
-    /// Pointers, not an array, so that the loop pays for no exclusivity or copy-on-write checks.
-    let clients: UnsafeMutableBufferPointer<Client>
-    /// Every client's receive buffer, one after another.
-    let received: UnsafeMutablePointer<UInt8>
-    /// Every client's current token (`t<client>-<number>`), `tokenCapacity` bytes each.
-    let tokens: UnsafeMutablePointer<UInt8>
-    /// Where the next line is put together before it is sent. The prefix is written once, here.
-    let outgoing: UnsafeMutablePointer<UInt8>
-    /// Every round trip, in nanoseconds, in the order they completed.
-    let latencies: UnsafeMutablePointer<UInt64>
-    var completed = 0
-    var connectionErrors = 0
-    var firstError: String?
-    /// Connections still expecting replies.
-    var active = 0
-
-    init(_ options: LoadOptions) {
-        self.options = options
-        let prefix = Array(options.prefix.utf8)
-        prefixLength = prefix.count
-        clients = .allocate(capacity: options.clients)
-        clients.initialize(repeating: Client())
-        received = .allocate(capacity: options.clients * Self.receiveBufferSize)
-        tokens = .allocate(capacity: options.clients * Self.tokenCapacity)
-        outgoing = .allocate(capacity: prefix.count + Self.tokenCapacity + 1)
-        outgoing.initialize(from: prefix, count: prefix.count)
-        latencies = .allocate(capacity: options.clients * options.messages)
-    }
-
-    deinit {
-        clients.deallocate()
-        received.deallocate()
-        tokens.deallocate()
-        outgoing.deallocate()
-        latencies.deallocate()
-    }
-
-    func run(showProgress: Bool) -> LoadResult {
-        let events: EventPoll
-        do {
-            events = try EventPoll()
-        } catch {
-            exitWithError(error)
-        }
-        openConnections(watchedBy: events)
-        let start = monotonicNanoseconds()
-        let deadline = start + UInt64(options.timeout * 1e9)
-        var progress = Progress(expected: options.clients * options.messages, at: start)
-        // excerpt: closed-loop
-        for index in clients.indices where clients[index].state == .running {
-            sendNext(index)
-        }
-        while active > 0 && monotonicNanoseconds() < deadline {
-            // Wakes when replies have come in, and every 100 ms anyway to check the deadline.
-            events.wait(milliseconds: 100) { token in receive(Int(token)) }
-            if showProgress { progress.report(completed) }
-        }
-        // end excerpt
-        let end = monotonicNanoseconds()
-        return result(start: start, end: end)
-    }
-
-    /// Connects every client, one after another, before any message is sent: the run measures
-    /// messages, not handshakes. A connection that fails is counted and left out.
-    private func openConnections(watchedBy events: borrowing EventPoll) {
-        for index in clients.indices {
-            do {
-                let connection = try connect(to: options.server)
-                // The run owns the descriptor from here on: `dup` keeps it open after the
-                // `Connection` wrapper closes its own copy.
-                let descriptor = dup(connection.descriptor)
-                _ = fcntl(descriptor, F_SETFL, fcntl(descriptor, F_GETFL) | O_NONBLOCK)
-                try events.watch(descriptor, as: EventPoll.Token(index))
-                clients[index].descriptor = descriptor
-                clients[index].state = .running
-                active += 1
-            } catch {
-                clients[index].state = .failed
-                connectionErrors += 1
-                if firstError == nil { firstError = error.description }
-            }
-        }
-    }
-
-    /// Sends client `index` its next token line.
-    private func sendNext(_ index: Int) {
-        let token = tokens + index * Self.tokenCapacity
-        var length = 0
-        token[length] = UInt8(ascii: "t")
-        length += 1
-        length += writeDecimal(index, to: token + length)
-        token[length] = UInt8(ascii: "-")
-        length += 1
-        length += writeDecimal(clients[index].answered, to: token + length)
-        clients[index].tokenLength = length
-
-        (outgoing + prefixLength).update(from: token, count: length)
-        outgoing[prefixLength + length] = UInt8(ascii: "\n")
-        let lineLength = prefixLength + length + 1
-
-        clients[index].sentAt = monotonicNanoseconds()
-        clients[index].awaiting = true
-        if !sendAll(outgoing, count: lineLength, on: clients[index].descriptor) {
-            fail(index, because: SocketError("send", code: errno).description)
-        }
-    }
-
-    // excerpt: receive
-    /// Reads what has arrived for client `index`, once, and handles every complete line.
-    ///
-    /// Once is enough: epoll reports a socket for as long as it has unread bytes, so whatever
-    /// one `recv` leaves behind is picked up on the next wait, and no call is spent learning
-    /// that nothing is left.
-    private func receive(_ index: Int) {
-        guard clients[index].state == .running else { return }
-        let buffer = received + index * Self.receiveBufferSize
-        let buffered = clients[index].buffered
-        let count = recv(
-            clients[index].descriptor, buffer + buffered, Self.receiveBufferSize - buffered, 0)
-        if count == 0 {
-            fail(index, because: "the server closed a connection")
-            return
-        }
-        if count < 0 {
-            if errno != EAGAIN && errno != EINTR {
-                fail(index, because: SocketError("recv", code: errno).description)
-            }
-            return
-        }
-        let end = buffered + count
-        var lineStart = 0
-        while lineStart < end, let newline = memchr(buffer + lineStart, 10, end - lineStart) {
-            let lineEnd = buffer.distance(to: newline.assumingMemoryBound(to: UInt8.self))
-            if clients[index].awaiting
-                && lineHoldsToken(buffer + lineStart, lineEnd - lineStart, of: index)
-            {
-                replied(index)
-                guard clients[index].state == .running else { return }
-            }
-            lineStart = lineEnd + 1
-        }
-        var left = end - lineStart
-        if left > 0 && lineStart > 0 { memmove(buffer, buffer + lineStart, left) }
-        if left == Self.receiveBufferSize { left = 0 }  // A line too long to be a reply: dropped.
-        clients[index].buffered = left
-    }
-    // end excerpt
-
-    /// True when the line holds client `index`'s current token, not followed by another digit
-    /// (so that `t1-1` is not found in `t1-10`).
-    private func lineHoldsToken(_ line: UnsafeMutablePointer<UInt8>, _ length: Int, of index: Int)
-        -> Bool
-    {
-        let token = tokens + index * Self.tokenCapacity
-        let tokenLength = clients[index].tokenLength
-        var from = 0
-        while length - from >= tokenLength,
-            let found = memchr(
-                line + from, Int32(UInt8(ascii: "t")), length - from - tokenLength + 1)
-        {
-            let at = line.distance(to: found.assumingMemoryBound(to: UInt8.self))
-            let after = at + tokenLength
-            if memcmp(line + at, token, tokenLength) == 0
-                && (after == length || !(48...57).contains(line[after]))
-            {
-                return true
-            }
-            from = at + 1
-        }
-        return false
-    }
-
-    private func replied(_ index: Int) {
-        let now = monotonicNanoseconds()
-        latencies[completed] = now - clients[index].sentAt
-        completed += 1
-        clients[index].awaiting = false
-        if clients[index].answered == 0 { clients[index].firstReplyAt = now }
-        clients[index].answered += 1
-        if clients[index].answered == options.messages {
-            // Done: leave at once. On Stage 1 that lets the server turn to the next client.
-            clients[index].state = .finished
-            close(clients[index].descriptor)
-            active -= 1
-        } else {
-            sendNext(index)
-        }
-    }
-
-    private func fail(_ index: Int, because reason: String) {
-        clients[index].state = .failed
-        close(clients[index].descriptor)
-        connectionErrors += 1
-        active -= 1
-        if firstError == nil { firstError = reason }
-    }
-
-    func closeAll() {
-        for index in clients.indices where clients[index].state == .running {
-            close(clients[index].descriptor)
-            clients[index].state = .finished
-        }
-    }
-
-    private func result(start: UInt64, end: UInt64) -> LoadResult {
-        // Only when every connection got a reply is there a slowest first reply to tell.
-        let everyoneServed = clients.allSatisfy { $0.answered > 0 }
-        let slowestFirst = everyoneServed ? clients.map(\.firstReplyAt).max() : nil
-        return LoadResult(
-            options: options,
-            completed: completed,
-            unanswered: clients.filter(\.awaiting).count,
-            connectionErrors: connectionErrors,
-            firstError: firstError,
-            elapsed: Double(end - start) / 1e9,
-            latencies: UnsafeBufferPointer(start: latencies, count: completed).sorted(),
-            slowestFirstReply: slowestFirst.map { Double($0 - start) / 1e9 })
-    }
-}
-
 /// The line `Client load` prints on stderr about once a second while it runs.
 private struct Progress {
     let expected: Int
-    private var last: (time: UInt64, completed: Int)
+    private var last: (time: ContinuousClock.Instant, completed: Int)
 
-    init(expected: Int, at start: UInt64) {
+    init(expected: Int, at start: ContinuousClock.Instant) {
         self.expected = expected
         last = (start, 0)
     }
 
     mutating func report(_ completed: Int) {
-        let now = monotonicNanoseconds()
-        guard now - last.time >= 1_000_000_000 else { return }
-        let rate = Double(completed - last.completed) * 1e9 / Double(now - last.time)
+        let elapsed = (ContinuousClock.now - last.time).seconds
+        guard elapsed >= 1 else { return }
+        let rate = Double(completed - last.completed) / elapsed
         logError("load: \(completed) of \(expected) answered, \(Int(rate)) messages/s")
-        last = (now, completed)
+        last = (.now, completed)
     }
-}
-
-/// Sends `count` bytes, waiting (up to a second at a time) whenever the socket buffer is full.
-/// Returns false when the connection failed.
-private func sendAll(_ bytes: UnsafeMutablePointer<UInt8>, count: Int, on descriptor: Int32) -> Bool
-{
-    var sent = 0
-    while sent < count {
-        let result = send(descriptor, bytes + sent, count - sent, Int32(MSG_NOSIGNAL))
-        if result > 0 {
-            sent += result
-        } else if result < 0 && errno == EINTR {
-            continue
-        } else if result < 0 && errno == EAGAIN {
-            var writable = pollfd(fd: descriptor, events: Int16(POLLOUT), revents: 0)
-            if poll(&writable, 1, 1000) <= 0 {
-                errno = ETIMEDOUT
-                return false
-            }
-        } else {
-            return false
-        }
-    }
-    return true
-}
-
-/// Writes `value` (0 or more) in decimal at `destination`; returns how many digits it took.
-private func writeDecimal(_ value: Int, to destination: UnsafeMutablePointer<UInt8>) -> Int {
-    var digits = 1
-    var rest = value / 10
-    while rest > 0 {
-        digits += 1
-        rest /= 10
-    }
-    var remaining = value
-    for position in stride(from: digits - 1, through: 0, by: -1) {
-        destination[position] = UInt8(ascii: "0") + UInt8(remaining % 10)
-        remaining /= 10
-    }
-    return digits
-}
-
-/// The monotonic clock in nanoseconds: never set back, unlike the time of day.
-func monotonicNanoseconds() -> UInt64 {
-    var now = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &now)
-    return UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
 }

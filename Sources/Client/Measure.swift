@@ -100,7 +100,7 @@ struct StageColumn {
     static func all(in directory: URL) -> [StageColumn] {
         [
             "Stage1SingleThread", "Stage2ThreadPerClient", "Stage3PriorityQueue",
-            "Stage4NonBlocking", "Stage5Shutdown",
+            "Stage4NonBlocking", "Stage5Shutdown", "Stage6EventLoop",
         ].enumerated().map {
             StageColumn(number: $0.offset + 1, name: $0.element, directory: directory)
         }
@@ -127,6 +127,19 @@ struct StageColumn {
         let server = try StageServer(name, in: directory, arguments: limit + arguments)
         defer { server.stop() }
         return try body(server)
+    }
+
+    /// Starts the stage with a first client connected and accepted, the one whose doings the row
+    /// is about, runs `body` with both, and keeps that client connected until `body` returns.
+    func withFirstClient<Result>(
+        _ arguments: [String] = [], receiveBuffer: Int32? = nil,
+        _ body: (StageServer, Connection) throws -> Result
+    ) throws -> Result {
+        try withServer(arguments) { server in
+            let first = try Connection.connect(to: server.address, receiveBuffer: receiveBuffer)
+            try server.waitForClient(0, until: .now + .seconds(5))
+            return try withExtendedLifetime(first) { try body(server, first) }
+        }
     }
 }
 

@@ -2,17 +2,17 @@ import Foundation
 import Glibc
 import Net
 
-/// Repeat mode, the classic "parrot" client: `PID: TEXT` every interval, on each of K
-/// connections, with whatever comes back printed as it arrives.
+/// Repeat mode: `PID: TEXT` every interval, on each of K connections, with whatever comes back
+/// printed as it arrives.
 ///
-/// Run one parrot per terminal against Stage 1 and only the first is answered; against Stage 2
-/// every parrot hears every other. After the last message each connection closes its sending
+/// Run one `Client repeat` per terminal against Stage 1 and only the first is answered; against
+/// Stage 2 each hears every other. After the last message each connection closes its sending
 /// side and keeps printing until the server closes: only then has every reply come back.
 func runRepeat(_ options: RepeatOptions) -> Never {
     var connections: [Connection] = []
     for _ in 0..<options.clients {
         do {
-            connections.append(try connect(to: options.server))
+            connections.append(try Connection.connect(to: options.server))
         } catch {
             exitWithError(error)
         }

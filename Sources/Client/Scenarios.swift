@@ -80,7 +80,7 @@ struct Scenario {
         ]) { stage in
             try stage.withServer { server in
                 var clients: [Connection] = []
-                for _ in 0..<count { clients.append(try connect(to: server.endpoint)) }
+                for _ in 0..<count { clients.append(try Connection.connect(to: server.address)) }
                 let lastAccepted = stage.acceptsOneAtATime ? 0 : count - 1
                 try server.waitForClient(lastAccepted, until: .now + .seconds(5))
                 let threads = try server.settledThreadCount()
@@ -104,39 +104,38 @@ struct Scenario {
 
     /// A client connects first and says nothing. Stage 1 serves it, and nobody else.
     static func idleClient(_ settings: MeasureSettings) -> Scenario {
-        let (talkers, deadline) = (settings.talkers, settings.idleClientDeadline)
-        return Scenario(rows: [
-            "idle client connected first: of \(talkers) others, answered within "
-                + "\(formatSeconds(deadline)) s"
-        ]) { stage in
-            try stage.withServer { server in
-                let idle = try connect(to: server.endpoint)
-                try server.waitForClient(0, until: .now + .seconds(5))
-                let answered = talk(talkers, to: server, within: deadline)
-                withExtendedLifetime(idle) {}
-                return [String(answered)]
-            }
-        }
+        othersWhile(
+            "idle client connected first", settings, deadline: settings.idleClientDeadline
+        ) { _ in }
     }
 
     /// A client sends a flood and reads none of the replies. Whoever sends to it blocks once
     /// its buffers are full: Stage 1's only thread, Stage 2's broadcasting threads, Stage 3's
     /// consumer. Stages 4 and 5 give up on it after their one-second send timeout.
     static func clientThatNeverReads(_ settings: MeasureSettings) -> Scenario {
-        let (talkers, deadline) = (settings.talkers, settings.neverReadsDeadline)
+        othersWhile(
+            "client that never reads", settings, deadline: settings.neverReadsDeadline,
+            receiveBuffer: 4096
+        ) { deaf in
+            flood(
+                deaf, bytes: settings.floodBytes, until: .now + .seconds(60), readingReplies: false)
+        }
+    }
+
+    /// The pattern of the two rows above: a first client occupies the server (`occupy` does to
+    /// it whatever the row is about), then `settings.talkers` other clients each send a line, and
+    /// the row counts those answered within `deadline` seconds.
+    private static func othersWhile(
+        _ label: String, _ settings: MeasureSettings, deadline: Double,
+        receiveBuffer: Int32? = nil, occupy: @escaping (Connection) -> Void
+    ) -> Scenario {
+        let talkers = settings.talkers
         return Scenario(rows: [
-            "client that never reads: of \(talkers) others, answered within "
-                + "\(formatSeconds(deadline)) s"
+            "\(label): of \(talkers) others, answered within \(formatSeconds(deadline)) s"
         ]) { stage in
-            try stage.withServer { server in
-                let deaf = try connect(to: server.endpoint, receiveBuffer: 4096)
-                try server.waitForClient(0, until: .now + .seconds(5))
-                flood(
-                    deaf, bytes: settings.floodBytes, until: .now + .seconds(60),
-                    readingReplies: false)
-                let answered = talk(talkers, to: server, within: deadline)
-                withExtendedLifetime(deaf) {}
-                return [String(answered)]
+            try stage.withFirstClient(receiveBuffer: receiveBuffer) { server, first in
+                occupy(first)
+                return [String(talk(talkers, to: server, within: deadline))]
             }
         }
     }
@@ -154,10 +153,8 @@ struct Scenario {
                 + "reply: server resident memory, MiB",
             "meanwhile, another client's line every 0.1 s: slowest reply, ms",
         ]) { stage in
-            try stage.withServer { server in
-                let flooder = try connect(to: server.endpoint)
-                try server.waitForClient(0, until: .now + .seconds(5))
-                let prober = try connect(to: server.endpoint)
+            try stage.withFirstClient { server, flooder in
+                let prober = try Connection.connect(to: server.address)
                 if !stage.acceptsOneAtATime {
                     try server.waitForClient(1, until: .now + .seconds(5))
                 }
@@ -169,7 +166,6 @@ struct Scenario {
                     readingReplies: true)
                 let kilobytes = try server.status("VmRSS")
                 let slowest = probe.slowestReply()
-                withExtendedLifetime(flooder) {}
                 return [
                     String(format: "%.1f", Double(kilobytes) / 1024),
                     slowest.map { String(format: "%.1f", $0 * 1000) },
@@ -189,7 +185,7 @@ struct Scenario {
         ]) { stage in
             guard stage.queuesMessages else { return [nil] }
             return try stage.withServer(["--work-delay", formatSeconds(delay)]) { server in
-                let client = try connect(to: server.endpoint)
+                let client = try Connection.connect(to: server.address)
                 let normal = (1...lines).map { "normal-\($0)\n" }.joined()
                 try client.sendAll(Array((normal + "/urgent urgent-line\n").utf8))
                 var replies = ServerLines(client)
@@ -212,15 +208,12 @@ struct Scenario {
         return Scenario(rows: [
             "idle CPU over \(formatSeconds(window)) s, 1 client connected: % of a core"
         ]) { stage in
-            try stage.withServer { server in
-                let idle = try connect(to: server.endpoint)
-                try server.waitForClient(0, until: .now + .seconds(5))
+            try stage.withFirstClient { server, _ in
                 let (before, start) = (try server.cpuSeconds(), ContinuousClock.now)
                 // Not a wait for anything: the window over which the CPU time is measured.
                 Thread.sleep(forTimeInterval: window)
                 let used = try server.cpuSeconds() - before
                 let elapsed = (ContinuousClock.now - start).seconds
-                withExtendedLifetime(idle) {}
                 return [String(format: "%.1f", used / elapsed * 100)]
             }
         }
@@ -238,7 +231,7 @@ struct Scenario {
         ]) { stage in
             let arguments = stage.queuesMessages ? ["--work-delay", formatSeconds(delay)] : []
             return try stage.withServer(arguments) { server in
-                let client = try connect(to: server.endpoint)
+                let client = try Connection.connect(to: server.address)
                 try client.sendAll(Array((1...lines).map { "inflight-\($0)\n" }.joined().utf8))
                 var replies = ServerLines(client)
                 let deadline = ContinuousClock.now + .seconds(5 + delay * Double(lines))
@@ -262,7 +255,7 @@ private func loadOptions(
     _ server: StageServer, clients: Int, messages: Int, _ settings: MeasureSettings
 ) -> LoadOptions {
     LoadOptions(
-        server: server.endpoint, clients: clients, messages: messages, prefix: "",
+        server: server.address, clients: clients, messages: messages, prefix: "",
         timeout: settings.loadTimeout)
 }
 
@@ -271,7 +264,7 @@ private func loadOptions(
 private func talk(_ count: Int, to server: StageServer, within seconds: Double) -> Int {
     var talkers: [(lines: ServerLines, token: String)] = []
     for number in 1...count {
-        guard let connection = try? connect(to: server.endpoint) else { continue }
+        guard let connection = try? Connection.connect(to: server.address) else { continue }
         let token = "talker-\(number)"
         guard (try? connection.sendLine(token)) != nil else { continue }
         talkers.append((ServerLines(connection), token))

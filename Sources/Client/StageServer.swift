@@ -11,6 +11,9 @@ struct MeasureError: Error, CustomStringConvertible {
 
 /// A built stage running as a child process on a free port, started and stopped by `measure`.
 ///
+/// The tests have a class like it (`ServerProcess` in Tests/TestSupport), written apart on
+/// purpose: the tests share no code with the client they check.
+///
 /// Every line the server prints is read by a thread of its own and kept. Reading is not
 /// optional: a server logs each message, and once the pipe's 64 KiB are full its next log line
 /// would block it, and the measurement with it.
@@ -55,7 +58,7 @@ final class StageServer: Sendable {
     }
 
     var pid: Int32 { process.processIdentifier }
-    var endpoint: Endpoint { Endpoint(host: "127.0.0.1", port: port) }
+    var address: SocketAddress { SocketAddress(host: "127.0.0.1", port: port) }
 
     /// Waits for a line the server prints that `matches` accepts; `nil` at the deadline.
     @discardableResult
@@ -74,9 +77,10 @@ final class StageServer: Sendable {
     /// CPU time the server has used so far, user and system, in seconds: fields 14 and 15 of
     /// `/proc/PID/stat`, which count clock ticks.
     func cpuSeconds() throws -> Double {
-        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-            let close = stat.lastIndex(of: ")")
-        else { throw MeasureError("cannot read /proc/\(pid)/stat") }
+        let stat = try proc("stat")
+        guard let close = stat.lastIndex(of: ")") else {
+            throw MeasureError("unexpected /proc/\(pid)/stat")
+        }
         // The fields after the command name, which is in parentheses and may hold spaces.
         let fields = stat[stat.index(after: close)...].split(separator: " ")
         guard fields.count > 12, let user = Int(fields[11]), let system = Int(fields[12]) else {
@@ -87,12 +91,19 @@ final class StageServer: Sendable {
 
     /// A number from `/proc/PID/status`, such as `Threads` or `VmRSS` (in kB).
     func status(_ field: String) throws -> Int {
-        let text = (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)) ?? ""
-        for line in text.split(separator: "\n") where line.hasPrefix(field + ":") {
+        for line in try proc("status").split(separator: "\n") where line.hasPrefix(field + ":") {
             let words = line.dropFirst(field.count + 1).split(whereSeparator: \.isWhitespace)
             if let value = words.first.flatMap({ Int($0) }) { return value }
         }
         throw MeasureError("no \(field) in /proc/\(pid)/status")
+    }
+
+    /// The text of the file `name` in `/proc/PID/`, the kernel's view of the server process.
+    private func proc(_ name: String) throws -> String {
+        guard let text = try? String(contentsOfFile: "/proc/\(pid)/\(name)", encoding: .utf8) else {
+            throw MeasureError("cannot read /proc/\(pid)/\(name)")
+        }
+        return text
     }
 
     /// The server's thread count once it has stopped changing: the same for 100 ms in a row

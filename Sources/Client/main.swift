@@ -1,7 +1,7 @@
 // The companion client: one executable, four modes. See `usage` in ClientOptions.swift.
 switch Command.parseOrExit() {
 case .interactive(let server): runInteractive(server)
-case .parrot(let options): runRepeat(options)
+case .repeat(let options): runRepeat(options)
 case .load(let options): runLoadCommand(options)
 case .measure(let quick): runMeasure(quick: quick)
 case .help: break  // Handled by `parseOrExit`, which has printed it and exited.
