@@ -110,7 +110,7 @@ for stage in ["Stage5Shutdown", "Stage6EventLoop"]:
           f"| {per_connection:,.0f} bytes | {answered:,} of {count:,} |")
 PYTHON
 
-work=$(mktemp -d)
+work=$(mktemp -d "$PWD/bench/build/stage6.XXXXXX")
 pids=()
 cleanup() {
     for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
@@ -141,11 +141,18 @@ six_port=$port
 start "$bin/Stage5Shutdown" --port 0 --max-clients 200
 five_port=$port
 
-# messages/s from the summary of one `Client load` run.
+# messages/s from the summary of one `Client load` run; a run that did not complete says why.
 rate() {
-    "$bin/Client" load --port "$1" --clients "$2" --messages $((messages / $2)) 2>/dev/null |
-        sed -n 's/^messages\/s *//p'
+    local summary
+    summary=$("$bin/Client" load --port "$1" --clients "$2" --messages $((messages / $2)) \
+        2>/dev/null) || true
+    if grep -q '^first error' <<<"$summary"; then
+        echo "failed: $(sed -n 's/^first error *//p' <<<"$summary")"
+    else
+        sed -n 's/^messages\/s *//p' <<<"$summary"
+    fi
 }
+ratio() { awk -v s="$1" -v c="$2" 'BEGIN { if (s + 0 > 0 && c + 0 > 0) printf "%.2f", s / c; else printf "n/a" }'; }
 echo
 echo "## Throughput, $messages messages per run, no work delay"
 echo
@@ -156,9 +163,13 @@ for round in $(seq "$rounds"); do
         c=$(rate "$c_port" "$clients")
         six=$(rate "$six_port" "$clients")
         five=$(rate "$five_port" "$clients")
-        echo "| $round | $clients | $c | $six | $(awk -v s="$six" -v c="$c" 'BEGIN { printf "%.2f", s / c }') |" \
-            "$five | $(awk -v s="$five" -v c="$c" 'BEGIN { printf "%.2f", s / c }') |"
+        echo "| $round | $clients | $c | $six | $(ratio "$six" "$c") | $five | $(ratio "$five" "$c") |"
     done
 done
 echo
+# Anything a stage logged besides connections and messages (a timeout, a client cut off).
+for log in "$work"/Stage*.out; do
+    grep -vE '^listening on|\] connected from|\] disconnected$|\] \[(low|normal|urgent)\] ' "$log" |
+        sed "s|^|$(basename "$log" .out): |" | head -5 || true
+done
 echo "$(nproc) cores, $(uptime | sed 's/.*load average/load average/'), $(date -u +%Y-%m-%d), $(swift --version 2>&1 | head -1)"

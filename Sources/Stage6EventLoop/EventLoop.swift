@@ -1,3 +1,4 @@
+// Stage6EventLoop: part of the stage explained in docs/07-event-loop.md; main.swift is where it starts.
 import Glibc
 import Net
 
@@ -63,7 +64,7 @@ final class EventLoop {
             epoll.wait(milliseconds: millisecondsUntilNextDeadline()) { token, readiness in
                 handle(token, readiness)
             }
-            now = .now
+            now = .now  // For a turn woken by a deadline, with no event to handle.
             takeResults()
             handleInline()
             fireTimers()
@@ -79,6 +80,8 @@ final class EventLoop {
 
     // excerpt: handle
     private func handle(_ token: UInt64, _ readiness: Readiness) {
+        // The wait may have lasted hours: read the clock before anything is timed from it.
+        now = .now
         switch token {
         case Self.listenerToken: acceptWaitingClients()
         case Self.signalToken: beginShutdown()

@@ -1,3 +1,4 @@
+// Stage6EventLoop: part of the stage explained in docs/07-event-loop.md; main.swift is where it starts.
 import Glibc
 import Net
 

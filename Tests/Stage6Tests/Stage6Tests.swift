@@ -146,6 +146,21 @@ import Testing
         }
     }
 
+    /// The loop reads the clock once per event, not once per turn: after a long sleep, a turn
+    /// that timed a new client's first line from the clock read before the sleep would find it
+    /// idle for longer than the timeout, and cut it off at once.
+    @Test func aClientArrivingAfterALongIdleIsNotTimedOutAtOnce() throws {
+        try withServer(name, ["--idle-timeout", "0.5"]) { server in
+            // The loop has no deadline at all now, and sleeps; let more than the timeout pass.
+            let quietUntil = ContinuousClock.now + .seconds(1)
+            while ContinuousClock.now < quietUntil { usleep(50_000) }
+            let client = try TestClient(port: server.port)
+            try client.send("just arrived")
+            let reply = try client.readLine()
+            #expect(reply == "Received: just arrived")
+        }
+    }
+
     // MARK: Offloaded work
 
     /// With slow work, the consumer is busy for two seconds per message. While it works on one
