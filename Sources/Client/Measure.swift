@@ -75,8 +75,11 @@ struct MeasureSettings {
     var floodReadingBytes = 4 << 30
     /// `--work-delay` for the scenarios that need a queue to form.
     var workDelay = 0.05
-    /// Lines sent in one go by the `/urgent` and SIGINT scenarios.
-    var burst = 10
+    /// Lines sent in one go by the `/urgent` and SIGINT scenarios. Fewer than the 8 unanswered
+    /// messages a client may have in Stage 4's queue: with more, the server would leave the
+    /// last lines unread in the socket (backpressure), and the urgent line, or the lines a
+    /// shutdown must answer, would be among them.
+    var burst = 6
     var idleWindow = 3.0
     /// No load run takes longer than this: the rate is then over the messages answered so far.
     /// Stage 2 answers ten clients at a few hundred messages a second.
