@@ -31,42 +31,41 @@ struct Scenario {
 
     /// The baseline: one client, one message at a time, as fast as the server answers.
     static func oneClient(_ settings: MeasureSettings) -> Scenario {
-        let messages = settings.oneClientMessages
-        return Scenario(rows: ["1 client, \(messages) messages: messages/s"]) { stage in
-            let result = try stage.withServer { server in
-                runLoad(loadOptions(server, clients: 1, messages: messages, settings))
-            }
-            return [String(Int(result.messagesPerSecond.rounded()))]
-        }
+        loadRows(
+            "1 client, \(settings.oneClientMessages) messages", settings, clients: 1,
+            messages: settings.oneClientMessages)
     }
 
     /// Ten clients at once. Stage 1 serves them one after another: the total rate hardly
     /// changes, but the last client waits for all the others before its first reply.
     static func clientsAtOnce(_ settings: MeasureSettings) -> Scenario {
         let messages = settings.tenClientsMessages
-        return Scenario(rows: [
-            "10 clients at once, \(messages) messages each: messages/s",
-            "10 clients at once: slowest first reply, ms",
-        ]) { stage in
-            let result = try stage.withServer { server in
-                runLoad(loadOptions(server, clients: 10, messages: messages, settings))
-            }
-            return [
-                String(Int(result.messagesPerSecond.rounded())),
-                result.slowestFirstReply.map { String(format: "%.1f", $0 * 1000) },
-            ]
-        }
+        return loadRows(
+            "10 clients at once, \(messages) messages each", settings, clients: 10,
+            messages: messages, slowestFirstReply: "10 clients at once: slowest first reply, ms")
     }
 
     /// Many clients at once: Stage 2's broadcast sends every line to every client.
     static func manyClients(_ settings: MeasureSettings) -> Scenario {
         let (clients, messages) = (settings.manyClients, settings.manyClientsMessages)
-        return Scenario(rows: ["\(clients) clients at once, \(messages) messages each: messages/s"])
-        { stage in
+        return loadRows(
+            "\(clients) clients at once, \(messages) messages each", settings, clients: clients,
+            messages: messages)
+    }
+
+    /// The pattern of the three rows above: one `Client load` run, its rate, and, when
+    /// `slowestFirstReply` labels a second row, the wait of the last client to be served.
+    private static func loadRows(
+        _ label: String, _ settings: MeasureSettings, clients: Int, messages: Int,
+        slowestFirstReply: String? = nil
+    ) -> Scenario {
+        Scenario(rows: ["\(label): messages/s"] + (slowestFirstReply.map { [$0] } ?? [])) { stage in
             let result = try stage.withServer { server in
                 runLoad(loadOptions(server, clients: clients, messages: messages, settings))
             }
-            return [String(Int(result.messagesPerSecond.rounded()))]
+            let rate = String(Int(result.messagesPerSecond.rounded()))
+            guard slowestFirstReply != nil else { return [rate] }
+            return [rate, result.slowestFirstReply.map { String(format: "%.1f", $0 * 1000) }]
         }
     }
 
