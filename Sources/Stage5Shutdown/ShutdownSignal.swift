@@ -1,3 +1,4 @@
+// Stage5Shutdown: part of the stage explained in docs/05-shutdown.md; main.swift is where it starts.
 import Glibc
 import Net
 import Synchronization
