@@ -107,6 +107,15 @@ import Testing
         #expect(try ServerOptions.parse(["--port", "0080"])?.port == 80)
     }
 
+    /// Seconds go back to the client as it would write them (`ERR idle timeout (0.00001s)`).
+    @Test(arguments: [
+        (5.0, "5"), (0.5, "0.5"), (86400.0, "86400"), (0.05, "0.05"), (0.0001, "0.0001"),
+        (0.00001, "0.00001"), (0.000015, "0.000015"), (1.5e-9, "0.0000000015"),
+    ])
+    func secondsAreWrittenAsAPersonWritesThem(seconds: Double, text: String) {
+        #expect(formatSeconds(seconds) == text)
+    }
+
     @Test func usageListsOnlyAcceptedOptions() {
         let stage1 = ServerOptions.usage(program: "S")
         #expect(stage1.hasPrefix("usage: S [options]"))
