@@ -110,7 +110,7 @@ for stage in ["Stage5Shutdown", "Stage6EventLoop"]:
           f"| {per_connection:,.0f} bytes | {answered:,} of {count:,} |")
 PYTHON
 
-work=$(mktemp -d "$PWD/bench/build/stage6.XXXXXX")
+work=$(mktemp -d)
 pids=()
 cleanup() {
     for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
@@ -123,6 +123,7 @@ trap cleanup EXIT
 start() {
     local log
     log=$work/$(basename "$1").out
+    : >"$log"  # Before the server starts: `sed` below may run before the child opens it.
     "$@" >"$log" 2>/dev/null &
     pids+=($!)
     port=
@@ -136,10 +137,19 @@ start() {
 }
 start bench/build/limit_echo 0
 c_port=$port
+c_pid=${pids[-1]}
 start "$bin/Stage6EventLoop" --port 0 --max-clients 200
 six_port=$port
+six_pid=${pids[-1]}
 start "$bin/Stage5Shutdown" --port 0 --max-clients 200
 five_port=$port
+five_pid=${pids[-1]}
+
+# User and system CPU time a process has used so far, in clock ticks (1/100 s): fields 14 and 15
+# of /proc/PID/stat (the command name, field 2, has no spaces here).
+cpu() { awk '{ print $14, $15 }' "/proc/$1/stat"; }
+declare -A cpu_before
+for pid in "$c_pid" "$six_pid" "$five_pid"; do cpu_before[$pid]=$(cpu "$pid"); done
 
 # messages/s from the summary of one `Client load` run; a run that did not complete says why.
 rate() {
@@ -165,6 +175,22 @@ for round in $(seq "$rounds"); do
         five=$(rate "$five_port" "$clients")
         echo "| $round | $clients | $c | $six | $(ratio "$six" "$c") | $five | $(ratio "$five" "$c") |"
     done
+done
+echo
+runs=$((rounds * 2))
+echo "Server CPU over all $runs runs ($((runs * messages)) messages each server), in clock ticks (1/100 s):"
+echo
+echo "| Server | user | system | µs per message |"
+echo "| --- | ---: | ---: | ---: |"
+for entry in "limit_echo:$c_pid" "Stage6EventLoop:$six_pid" "Stage5Shutdown:$five_pid"; do
+    name=${entry%%:*}
+    pid=${entry##*:}
+    read -r user0 system0 <<<"${cpu_before[$pid]}"
+    read -r user1 system1 <<<"$(cpu "$pid")"
+    user=$((user1 - user0))
+    system=$((system1 - system0))
+    echo "| $name | $user | $system |" \
+        "$(awk -v t=$((user + system)) -v m=$((runs * messages)) 'BEGIN { printf "%.1f", t * 10000 / m }') |"
 done
 echo
 # Anything a stage logged besides connections and messages (a timeout, a client cut off).
