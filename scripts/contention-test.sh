@@ -55,8 +55,8 @@ for run in $(seq 1 "$runs"); do
         result=FAIL
         failed=$((failed + 1))
         # Swift Testing marks a failed test `✘ Test NAME(...) failed`; XCTest, `error: ...`.
-        names=$(grep -oE '✘ Test [A-Za-z0-9_]+' "$work/run.log" | sed 's/✘ Test //' | sort -u |
-            paste -sd ' ' -)
+        names=$(awk '/✘ Test / { sub(/.*✘ Test /, ""); sub(/[^A-Za-z0-9_].*/, "")
+            if ($0 != "run") print }' "$work/run.log" | sort -u | paste -sd ' ' -)
         [[ -n "$names" ]] || names=$(grep -m3 'error' "$work/run.log" | paste -sd ' ' -)
         cp "$work/run.log" "$logs/run-$run.log"
     fi

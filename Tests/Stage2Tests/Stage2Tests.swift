@@ -101,7 +101,7 @@ import Testing
                     throw TestFailure(
                         "client-0's thread is not waiting to send after \(sent) bytes")
                 }
-                sent += deaf.flood(String(repeating: "d", count: 50), limit: 256 << 10)
+                sent += deaf.flood(String(repeating: "d", count: 200), limit: 256 << 10)
             }
             // Joining needs the registry (its thread starts once it is added), and so does
             // leaving (it is removed before `disconnected` is logged).

@@ -366,12 +366,16 @@ public final class OutputLog: @unchecked Sendable {
                 let chunk = handle.availableData
                 if chunk.isEmpty { break }
                 pending.append(chunk)
-                while let newline = pending.firstIndex(of: 10) {
-                    let line = String(
-                        decoding: pending[pending.startIndex..<newline], as: UTF8.self)
-                    pending.removeSubrange(pending.startIndex...newline)
-                    update { $0.collected.append(line) }
+                // Every complete line in one pass, then the consumed bytes dropped once: removing
+                // each line from the front as it is found would copy the rest every time.
+                var lines: [String] = []
+                var start = pending.startIndex
+                while let newline = pending[start...].firstIndex(of: 10) {
+                    lines.append(String(decoding: pending[start..<newline], as: UTF8.self))
+                    start = newline + 1
                 }
+                pending.removeSubrange(pending.startIndex..<start)
+                if !lines.isEmpty { update { $0.collected.append(contentsOf: lines) } }
             }
             if !pending.isEmpty {
                 let rest = String(decoding: pending, as: UTF8.self)
