@@ -96,10 +96,12 @@ import Testing
             // Its lines come back to it; it reads none, so its thread ends up waiting in `send`.
             let deadline = ContinuousClock.now + defaultTimeout
             var sent = 0
-            while !server.isWaitingToSend("client-0") {
+            while !server.isWaitingToSend(to: deaf) {
                 guard ContinuousClock.now < deadline else {
                     throw TestFailure(
-                        "client-0's thread is not waiting to send after \(sent) bytes")
+                        "no thread is waiting to send to client-0 after \(sent) bytes; "
+                            + "threads (name, state, system call and descriptor): \(server.threadStates)"
+                    )
                 }
                 sent += deaf.flood(String(repeating: "d", count: 200), limit: 256 << 10)
             }

@@ -132,29 +132,49 @@ public final class ServerProcess: Sendable {
         }
     }
 
-    /// True while the thread named `thread` sleeps inside `send`: the socket's send buffer is
-    /// full, because the peer does not read, and the thread waits for room. From
-    /// `/proc/PID/task/TID/syscall` (the system call it is in, `sendto`, and its arguments) and
-    /// `/proc/PID/task/TID/stat` (`S`: asleep).
-    public func isWaitingToSend(_ thread: String) -> Bool {
+    /// True while one of the server's threads sleeps inside `send` on `client`'s connection:
+    /// its send buffer is full, because `client` does not read, and the thread waits for room.
+    ///
+    /// From `/proc`: the connection's socket (its inode in `/proc/net/tcp`), the server's
+    /// descriptor for it (`/proc/PID/fd`), and a thread asleep (`S`) in the system call
+    /// `sendto` on that descriptor (`/proc/PID/task/TID/stat` and `syscall`).
+    public func isWaitingToSend(to client: TestClient) -> Bool {
         #if arch(x86_64)
             let sendto = "44"
         #else
             let sendto = "206"  // arm64
         #endif
+        guard let inode = connectionRow(to: client)?[9],
+            let descriptors = try? FileManager.default.contentsOfDirectory(
+                atPath: "/proc/\(pid)/fd"),
+            let descriptor = descriptors.first(where: {
+                (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/fd/\($0)"))
+                    == "socket:[\(inode)]"
+            }),
+            let number = Int(descriptor)
+        else { return false }
+        let call = "\(sendto) 0x\(String(number, radix: 16))"
+        return threadStates.contains { $0.state == "S" && $0.call == call }
+    }
+
+    /// Each thread's name, state (`R` running, `S` asleep...), and the number of the system call
+    /// it is in with its first argument (`running` when in none), from `/proc/PID/task/TID/comm`,
+    /// `stat` and `syscall`.
+    public var threadStates: [(name: String, state: String, call: String)] {
         let tasks =
             (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")) ?? []
-        return tasks.contains { task in
+        return tasks.map { task in
             func read(_ file: String) -> String {
                 (try? String(contentsOfFile: "/proc/\(pid)/task/\(task)/\(file)", encoding: .utf8))
                     ?? ""
             }
-            guard read("comm").trimmingCharacters(in: .newlines) == thread,
-                read("syscall").split(separator: " ").first == Substring(sendto)
-            else { return false }
             let stat = read("stat")
-            guard let end = stat.lastIndex(of: ")") else { return false }
-            return stat[stat.index(after: end)...].split(separator: " ").first == "S"
+            let afterName = stat.lastIndex(of: ")").map { stat[stat.index(after: $0)...] } ?? ""
+            return (
+                read("comm").trimmingCharacters(in: .newlines),
+                afterName.split(separator: " ").first.map(String.init) ?? "?",
+                read("syscall").split(separator: " ").prefix(2).joined(separator: " ")
+            )
         }
     }
 
@@ -227,21 +247,28 @@ public final class ServerProcess: Sendable {
     /// the server's end of that connection, from `/proc/net/tcp`. Nil while the kernel lists no
     /// such connection. Zero means the server has called `recv` for everything sent so far.
     public func unreadBytes(from client: TestClient) -> Int? {
+        // `tx_queue:rx_queue`, in hexadecimal.
+        guard let queues = connectionRow(to: client)?[4].split(separator: ":").last else {
+            return nil
+        }
+        return Int(queues, radix: 16)
+    }
+
+    /// The row of `/proc/net/tcp` for the server's end of `client`'s connection, split into
+    /// fields: `sl local_address rem_address st tx_queue:rx_queue tr:when retrnsmt uid timeout
+    /// inode ...`, addresses as HEX_IP:HEX_PORT. Nil while the kernel lists no such connection.
+    private func connectionRow(to client: TestClient) -> [Substring]? {
         // Read to the end: the table is often longer than the one page a plain read returns.
         guard let file = FileHandle(forReadingAtPath: "/proc/net/tcp") else { return nil }
         defer { try? file.close() }
         let table = String(decoding: file.readDataToEndOfFile(), as: UTF8.self)
-        // Each row: `sl local_address rem_address st tx_queue:rx_queue ...`, addresses as
-        // HEX_IP:HEX_PORT. The server's end is local = our port, remote = the client's port.
         let local = String(format: ":%04X", Int(port))
         let remote = String(format: ":%04X", Int(client.localPort))
         for row in table.split(separator: "\n").dropFirst() {
             let fields = row.split(separator: " ")
-            guard fields.count > 4, fields[1].hasSuffix(local), fields[2].hasSuffix(remote),
-                let queues = fields[4].split(separator: ":").last,
-                let unread = Int(queues, radix: 16)
-            else { continue }
-            return unread
+            if fields.count > 9, fields[1].hasSuffix(local), fields[2].hasSuffix(remote) {
+                return fields
+            }
         }
         return nil
     }
