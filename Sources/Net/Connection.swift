@@ -64,11 +64,25 @@ public final class Connection: Sendable {
     /// the bytes went in, or on a non-blocking socket; POSIX allows it at any time. This loops
     /// until all are sent. `MSG_NOSIGNAL` turns a vanished peer into an `EPIPE` error instead of a
     /// `SIGPIPE` that would kill the whole server. The corresponding C function is `send`.
-    public func sendAll(_ bytes: [UInt8]) throws(SocketError) {
+    ///
+    /// With `within`, the socket's send timeout, all the bytes must go within that many seconds:
+    /// after a partial send, the rest gets only the time left. Otherwise a reader that takes a
+    /// few bytes a second would stretch one reply forever, each `send` placing a few bytes just
+    /// before its own timeout, and never be cut off.
+    public func sendAll(_ bytes: [UInt8], within seconds: Double? = nil) throws(SocketError) {
         sendLock.lock()
         defer { sendLock.unlock() }
+        let deadline = seconds.map { ContinuousClock.now + .seconds($0) }
+        var shortened = false
+        defer { if shortened, let seconds { try? setSendTimeout(seconds) } }
         var sent = 0
         while sent < bytes.count {
+            if sent > 0, let deadline {
+                let left = deadline - .now
+                guard left > .zero else { throw SocketError("send", code: EAGAIN) }
+                try setSendTimeout(left.seconds)
+                shortened = true
+            }
             sent += try retryOnInterrupt("send") {
                 bytes.withUnsafeBytes {
                     Glibc.send(
@@ -79,9 +93,9 @@ public final class Connection: Sendable {
     }
     // end excerpt
 
-    /// Sends `text` followed by a newline.
-    public func sendLine(_ text: String) throws(SocketError) {
-        try sendAll(Array(text.utf8) + [UInt8(ascii: "\n")])
+    /// Sends `text` followed by a newline (within `seconds`, as `sendAll` does).
+    public func sendLine(_ text: String, within seconds: Double? = nil) throws(SocketError) {
+        try sendAll(Array(text.utf8) + [UInt8(ascii: "\n")], within: seconds)
     }
 
     /// Sends a last line before the server lets go of the connection, and makes sure the peer

@@ -42,7 +42,8 @@ Thread {
         log("[\(message.client)] [\(message.priority)] \(printable(message.text))")
         do {
             try message.connection.sendAll(
-                Array("Received: ".utf8) + message.text + [UInt8(ascii: "\n")])
+                Array("Received: ".utf8) + message.text + [UInt8(ascii: "\n")],
+                within: sendTimeout)
         } catch let error as SocketError where error.wouldBlock {
             // The send timeout expired: this client has stopped reading, or reads too slowly to
             // make room. Waiting longer would stall every other client's ACKs behind it, so it

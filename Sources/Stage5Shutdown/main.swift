@@ -53,7 +53,8 @@ Thread {
         log("[\(message.client)] [\(message.priority)] \(printable(message.text))")
         do {
             try message.connection.sendAll(
-                Array("Received: ".utf8) + message.text + [UInt8(ascii: "\n")])
+                Array("Received: ".utf8) + message.text + [UInt8(ascii: "\n")],
+                within: sendTimeout)
         } catch let error as SocketError where error.wouldBlock {
             // The send timeout expired: this client has stopped reading, or reads too slowly to
             // make room. Waiting longer would stall every other client's ACKs behind it, so it
@@ -87,8 +88,9 @@ _ = consumerFinished.wait(timeout: deadline)
 // Every ACK is sent: now `Quit`, then the end of our side (FIN). A client that reads them closes
 // its own side, and its thread, reading end of file, ends.
 for connection in stillConnected where DispatchTime.now() < deadline {
-    try? connection.setSendTimeout(min(sendTimeout, secondsLeft(until: deadline)))
-    try? connection.sendLine("Quit")
+    let seconds = min(sendTimeout, secondsLeft(until: deadline))
+    try? connection.setSendTimeout(seconds)
+    try? connection.sendLine("Quit", within: seconds)
     connection.shutdownWrite()
 }
 if clientThreads.wait(timeout: deadline) == .timedOut {
