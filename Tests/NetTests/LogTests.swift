@@ -15,4 +15,14 @@ import Testing
         #expect(printable(escapeSequence) == "\\x1B[31mred")
         #expect(printable([0x00, 0x0D, 0x7F]) == "\\x00\\x0D\\x7F")
     }
+
+    /// C1 controls reach a terminal as UTF-8 too: U+009B alone starts an escape sequence, like
+    /// ESC [. And U+202E makes the rest of a line read backwards.
+    @Test func c1ControlsAndBidiOverridesAreEscapedToo() {
+        #expect(printable(Array("\u{9B}31mred".utf8)) == "\\u{9B}31mred")
+        #expect(
+            printable(Array("a\u{85}b\u{9D}0;title\u{9C}".utf8)) == "a\\u{85}b\\u{9D}0;title\\u{9C}"
+        )
+        #expect(printable(Array("txt.\u{202E}exe".utf8)) == "txt.\\u{202E}exe")
+    }
 }
