@@ -80,10 +80,9 @@ let deadline = DispatchTime.now() + options.shutdownTimeout
 // Everyone connected now will hear `Quit`; list them before any of their threads can end and
 // give up its slot.
 let stillConnected = slots.connections
-// Close the queue: it takes no new message. A client thread finds it closed at its next line
-// and from then on reads and drops whatever its client sends. The consumer ends once it has
-// handled, and ACKed, every message in the queue.
-queue.close()
+// The queue was closed at the signal, by the accept loop: it takes no new message. A client
+// thread finds it closed at its next line and from then on reads and drops whatever its client
+// sends. The consumer ends once it has handled, and ACKed, every message in the queue.
 _ = consumerFinished.wait(timeout: deadline)
 // Every ACK is sent: now `Quit`, then the end of our side (FIN). A client that reads them closes
 // its own side, and its thread, reading end of file, ends.
@@ -125,6 +124,9 @@ func acceptClients(
     while true {
         let wake = waitForClient(on: listener, orShutdown: shutdown, milliseconds: 1000)
         if wake == .timeout { continue }
+        // From the signal on, the queue takes no new line, not even from clients still in the
+        // backlog: what anyone sent that was not read by then is dropped, every time alike.
+        if wake == .shutdown { queue.close() }
         // On a shutdown too, accept: clients whose handshake the kernel has finished wait in the
         // backlog, and closing the listener would reset them. They hear `Quit` like the others.
         let connection: Connection
