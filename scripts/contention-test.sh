@@ -38,6 +38,14 @@ contender=$!
 stop_contender() {
     kill -TERM -- "-$contender" 2>/dev/null || true
     wait "$contender" 2>/dev/null || true
+    # A server that the stopped run had started lives in a process group of its own (Foundation's
+    # Process gives it one): end each one still running from the contending build.
+    local process
+    for process in /proc/[0-9]*; do
+        if [[ "$(readlink "$process/exe" 2>/dev/null)" == "$PWD/$contention/"* ]]; then
+            kill "${process#/proc/}" 2>/dev/null || true
+        fi
+    done
     rm -rf "$work"
 }
 trap stop_contender EXIT
