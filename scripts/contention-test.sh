@@ -30,6 +30,8 @@ for dir in "$scratch" "$contention"; do
         { cat "$work/build.log"; exit 1; }
 done
 
+contention_dir=$(cd "$contention" && pwd)
+
 # The contending copy: the same suite, again and again, until the measured runs are done. It runs
 # in a session of its own, so that it ends with every process it started.
 setsid bash -c "while true; do swift test --skip-build --scratch-path '$contention'; done" \
@@ -42,7 +44,7 @@ stop_contender() {
     # Process gives it one): end each one still running from the contending build.
     local process
     for process in /proc/[0-9]*; do
-        if [[ "$(readlink "$process/exe" 2>/dev/null)" == "$PWD/$contention/"* ]]; then
+        if [[ "$(readlink "$process/exe" 2>/dev/null)" == "$contention_dir/"* ]]; then
             kill "${process#/proc/}" 2>/dev/null || true
         fi
     done
