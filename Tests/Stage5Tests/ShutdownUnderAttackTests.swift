@@ -23,7 +23,7 @@ import Testing
                 while !sawQuit.withLock({ $0 }) {
                     let lines = (number..<number + 100).map { "line \($0)\n" }.joined()
                     number += 100
-                    guard sendAll(Array(lines.utf8), to: descriptor) else { break }
+                    guard sendEverything(Array(lines.utf8), to: descriptor) else { break }
                 }
                 senderDone.signal()
             }.start()
@@ -128,18 +128,4 @@ import Testing
             try server.waitForLine("shutdown complete: 4 clients served, 1 messages processed")
         }
     }
-}
-
-/// Sends every byte, or returns false once the connection fails.
-private func sendAll(_ bytes: [UInt8], to descriptor: Int32) -> Bool {
-    var sent = 0
-    while sent < bytes.count {
-        let count = bytes.withUnsafeBytes {
-            send(descriptor, $0.baseAddress! + sent, $0.count - sent, Int32(MSG_NOSIGNAL))
-        }
-        if count < 0 && errno == EINTR { continue }
-        if count <= 0 { return false }
-        sent += count
-    }
-    return true
 }

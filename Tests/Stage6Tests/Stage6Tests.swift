@@ -201,20 +201,6 @@ private func cpuTicks(of pid: Int32) throws -> Int {
     return user + system
 }
 
-/// Sends every byte with blocking sends; false once the connection fails.
-private func sendEverything(_ bytes: [UInt8], to descriptor: Int32) -> Bool {
-    var sent = 0
-    while sent < bytes.count {
-        let count = bytes.withUnsafeBytes {
-            send(descriptor, $0.baseAddress! + sent, $0.count - sent, Int32(MSG_NOSIGNAL))
-        }
-        if count < 0 && errno == EINTR { continue }
-        if count <= 0 { return false }
-        sent += count
-    }
-    return true
-}
-
 /// A number one thread sets and another reads.
 private final class Counter: @unchecked Sendable {
     private let lock = NSLock()
