@@ -7,47 +7,35 @@
 #   bench/compare-with-c.sh Stage3PriorityQueue 200000 3
 #
 # Each run sends MESSAGES_PER_RUN messages in all (20,000 per client with 10 clients, 2,000 with
-# 100). limit_echo is built with the system's C compiler into bench/build/, which git ignores:
-# it is a measuring tool, not part of the Swift package. SCRATCH names another build folder than
-# .build (`swift build --scratch-path`).
+# 100). SCRATCH names another build folder than .build (`swift build --scratch-path`). Stages 4
+# to 6 admit 3 clients at once unless told otherwise, so they are started with --max-clients
+# 200; Stages 1 to 3 have no such limit, and no such option. Stage 1 serves one client at a
+# time: its other clients wait their turn, so its figures are for one client after another,
+# whatever the clients column says.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 stage=${1:-Stage3PriorityQueue}
 messages=${2:-200000}
 rounds=${3:-3}
 scratch=${SCRATCH:-.build}
-mkdir -p bench/build
-work=$(mktemp -d)
-pids=()
-cleanup() {
-    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-    rm -rf "$work"
-}
-trap cleanup EXIT
 
-cc -O2 -o bench/build/limit_echo bench/limit_echo.c
+# bench/lib.sh builds bench/build/limit_echo, makes `work` (a temporary folder) with a clean-up
+# on exit that ends every server started, and defines start(), which launches a server on port 0
+# and sets `port`.
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
 swift build -c release --scratch-path "$scratch" --product "$stage" >/dev/null
 swift build -c release --scratch-path "$scratch" --product Client >/dev/null
 
-# Starts a server on port 0 (its pid goes into `pids`, for the clean-up) and sets `port` from its
-# first line, `listening on HOST:PORT`.
-start() {
-    local log
-    log=$work/$(basename "$1").out
-    "$@" >"$log" 2>/dev/null &
-    pids+=($!)
-    port=
-    for _ in $(seq 100); do
-        port=$(sed -n 's/^listening on .*:\([0-9]*\)$/\1/p' "$log" | head -1)
-        [ -n "$port" ] && return
-        sleep 0.05
-    done
-    echo "$1 did not start" >&2
-    exit 1
-}
+# The stages that have a client limit say so in their --help. 200, not 100: the last run's
+# clients may still hold their places for a moment when the next run's clients connect.
+limit=()
+if grep -q -- '--max-clients' <<<"$("$scratch/release/$stage" --help 2>&1)"; then
+    limit=(--max-clients 200)
+fi
 start bench/build/limit_echo 0
 c_port=$port
-start "$scratch/release/$stage" --port 0
+start "$scratch/release/$stage" --port 0 "${limit[@]}"
 stage_port=$port
 
 # messages/s from the summary of one `Client load` run.

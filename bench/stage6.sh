@@ -27,8 +27,11 @@ if [ "$(ulimit -n)" -lt $((idle + 64)) ]; then
     exit 1
 fi
 
-mkdir -p bench/build
-cc -O2 -o bench/build/limit_echo bench/limit_echo.c
+# bench/lib.sh builds bench/build/limit_echo, makes `work` (a temporary folder) with a clean-up
+# on exit that ends every server started, and defines start(), which launches a server on port 0
+# and sets `port`.
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
 for product in Stage5Shutdown Stage6EventLoop Client; do
     swift build -c release --scratch-path "$scratch" --product "$product" >/dev/null
 done
@@ -110,31 +113,7 @@ for stage in ["Stage5Shutdown", "Stage6EventLoop"]:
           f"| {per_connection:,.0f} bytes | {answered:,} of {count:,} |")
 PYTHON
 
-work=$(mktemp -d)
-pids=()
-cleanup() {
-    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-    rm -rf "$work"
-}
-trap cleanup EXIT
-
-# Starts a server on port 0 (its pid goes into `pids`) and sets `port` from its first line,
-# `listening on HOST:PORT`. The stages log every message: to a file, as a service's log would.
-start() {
-    local log
-    log=$work/$(basename "$1").out
-    : >"$log"  # Before the server starts: `sed` below may run before the child opens it.
-    "$@" >"$log" 2>/dev/null &
-    pids+=($!)
-    port=
-    for _ in $(seq 100); do
-        port=$(sed -n 's/^listening on .*:\([0-9]*\)$/\1/p' "$log" | head -1)
-        [ -n "$port" ] && return
-        sleep 0.05
-    done
-    echo "$1 did not start" >&2
-    exit 1
-}
+# start() writes each server's log to $work/NAME.out; the stages' logs are read again at the end.
 start bench/build/limit_echo 0
 c_port=$port
 c_pid=${pids[-1]}
