@@ -82,9 +82,13 @@ public struct ServerOptions: Equatable, Sendable {
 
     /// Parses the process's own arguments. Prints help and exits 0 when asked for it; prints the
     /// error with a hint and exits 64 when the command line is wrong.
+    ///
+    /// Every stage calls it first, so it first puts `/dev/null` on any standard descriptor the
+    /// server was started without, before any socket or pipe can take its number.
     public static func parseOrExit(program: String, accepting extras: Set<Extra> = [])
         -> ServerOptions
     {
+        reopenClosedStandardDescriptors()
         do throws(UsageError) {
             if let options = try parse(Array(CommandLine.arguments.dropFirst()), accepting: extras)
             {
