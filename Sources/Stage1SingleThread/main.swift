@@ -20,29 +20,36 @@ let options = ServerOptions.parseOrExit(program: "Stage1SingleThread")
 signal(SIGPIPE, SIG_IGN)
 // end excerpt
 
-// excerpt: listen
-let listener = Listener.openOrExit(host: options.host, port: options.port)
-log("listening on \(listener.address)")
+// excerpt: open
+acceptClients(on: Listener.openOrExit(host: options.host, port: options.port))
 // end excerpt
 
-// excerpt: accept-loop
-var clientCount = 0
-while true {
-    let connection: Connection
-    do {
-        connection = try listener.accept()
-    } catch {
-        // For example EMFILE (out of descriptors): the client waits in the backlog until one frees.
-        reportAcceptFailure(error)
-        continue
+// excerpt: listen
+/// Accepts clients on `listener` for as long as the server runs.
+///
+/// The function owns the listener (`consuming`): nothing else can use it, or close it, meanwhile.
+func acceptClients(on listener: consuming Listener) {
+    log("listening on \(listener.address)")
+    // end excerpt
+    // excerpt: accept-loop
+    var clientCount = 0
+    while true {
+        let connection: Connection
+        do {
+            connection = try listener.accept()
+        } catch {
+            // For example EMFILE (out of descriptors): the client waits in the backlog until one frees.
+            reportAcceptFailure(error)
+            continue
+        }
+        let client = "client-\(clientCount)"
+        clientCount += 1
+        log("[\(client)] connected from \(connection.peer)")
+        serve(connection, as: client)
+        log("[\(client)] disconnected")
     }
-    let client = "client-\(clientCount)"
-    clientCount += 1
-    log("[\(client)] connected from \(connection.peer)")
-    serve(connection, as: client)
-    log("[\(client)] disconnected")
+    // end excerpt
 }
-// end excerpt
 
 // excerpt: serve
 /// Echoes every line `client` sends until it closes the connection.

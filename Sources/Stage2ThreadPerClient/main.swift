@@ -22,39 +22,46 @@ let options = ServerOptions.parseOrExit(program: "Stage2ThreadPerClient")
 signal(SIGPIPE, SIG_IGN)
 // end excerpt
 
-// excerpt: listen
-let listener = Listener.openOrExit(host: options.host, port: options.port)
-log("listening on \(listener.address)")
-// end excerpt
-
 let registry = ClientRegistry()
 
-// excerpt: accept-loop
-var clientCount = 0
-while true {
-    let connection: Connection
-    do {
-        connection = try listener.accept()
-    } catch {
-        // For example EMFILE (out of descriptors): the client waits in the backlog until one frees.
-        reportAcceptFailure(error)
-        continue
-    }
-    let client = "client-\(clientCount)"
-    clientCount += 1
-    log("[\(client)] connected from \(connection.peer)")
-    // Registered before its thread starts, so its first line's broadcast already reaches it.
-    registry.add(connection, as: client)
-    // A thread's closure needs no capture list here: the top-level constants it uses are of
-    // Sendable types, which any thread may read, and `client` and `connection` are copied in.
-    Thread {
-        Thread.current.name = client  // So `ps -T` and /proc/PID/task show who it serves.
-        serve(connection, as: client, in: registry)
-        registry.remove(client)
-        log("[\(client)] disconnected")
-    }.start()
-}
+// excerpt: open
+acceptClients(on: Listener.openOrExit(host: options.host, port: options.port))
 // end excerpt
+
+// excerpt: listen
+/// Accepts clients on `listener` for as long as the server runs.
+///
+/// The function owns the listener (`consuming`): nothing else can use it, or close it, meanwhile.
+func acceptClients(on listener: consuming Listener) {
+    log("listening on \(listener.address)")
+    // end excerpt
+    // excerpt: accept-loop
+    var clientCount = 0
+    while true {
+        let connection: Connection
+        do {
+            connection = try listener.accept()
+        } catch {
+            // For example EMFILE (out of descriptors): the client waits in the backlog until one frees.
+            reportAcceptFailure(error)
+            continue
+        }
+        let client = "client-\(clientCount)"
+        clientCount += 1
+        log("[\(client)] connected from \(connection.peer)")
+        // Registered before its thread starts, so its first line's broadcast already reaches it.
+        registry.add(connection, as: client)
+        // A thread's closure needs no capture list here: the top-level constants it uses are of
+        // Sendable types, which any thread may read, and `client` and `connection` are copied in.
+        Thread {
+            Thread.current.name = client  // So `ps -T` and /proc/PID/task show who it serves.
+            serve(connection, as: client, in: registry)
+            registry.remove(client)
+            log("[\(client)] disconnected")
+        }.start()
+    }
+    // end excerpt
+}
 
 // excerpt: serve
 /// Reads `client`'s lines on its own thread and broadcasts each one to everyone connected.

@@ -41,34 +41,41 @@ Thread {
 // end excerpt
 
 // The consumer runs before the door opens: once `listening on` is printed, all is ready.
-// excerpt: listen
-let listener = Listener.openOrExit(host: options.host, port: options.port)
-log("listening on \(listener.address)")
+// excerpt: open
+acceptClients(on: Listener.openOrExit(host: options.host, port: options.port))
 // end excerpt
 
-// excerpt: accept-loop
-var clientCount = 0
-while true {
-    let connection: Connection
-    do {
-        connection = try listener.accept()
-    } catch {
-        // For example EMFILE (out of descriptors): the client waits in the backlog until one frees.
-        reportAcceptFailure(error)
-        continue
+// excerpt: listen
+/// Accepts clients on `listener` for as long as the server runs.
+///
+/// The function owns the listener (`consuming`): nothing else can use it, or close it, meanwhile.
+func acceptClients(on listener: consuming Listener) {
+    log("listening on \(listener.address)")
+    // end excerpt
+    // excerpt: accept-loop
+    var clientCount = 0
+    while true {
+        let connection: Connection
+        do {
+            connection = try listener.accept()
+        } catch {
+            // For example EMFILE (out of descriptors): the client waits in the backlog until one frees.
+            reportAcceptFailure(error)
+            continue
+        }
+        let client = "client-\(clientCount)"
+        clientCount += 1
+        log("[\(client)] connected from \(connection.peer)")
+        // A thread's closure needs no capture list here: the top-level constants it uses are of
+        // Sendable types, which any thread may read, and `client` and `connection` are copied in.
+        Thread {
+            Thread.current.name = client  // So `ps -T` and /proc/PID/task show who it serves.
+            serve(connection, as: client, into: queue)
+            log("[\(client)] disconnected")
+        }.start()
     }
-    let client = "client-\(clientCount)"
-    clientCount += 1
-    log("[\(client)] connected from \(connection.peer)")
-    // A thread's closure needs no capture list here: the top-level constants it uses are of
-    // Sendable types, which any thread may read, and `client` and `connection` are copied in.
-    Thread {
-        Thread.current.name = client  // So `ps -T` and /proc/PID/task show who it serves.
-        serve(connection, as: client, into: queue)
-        log("[\(client)] disconnected")
-    }.start()
+    // end excerpt
 }
-// end excerpt
 
 // excerpt: serve
 /// Reads `client`'s lines on its own thread and queues each one for the consumer.

@@ -59,7 +59,9 @@ Thread {
 // end excerpt
 
 // The consumer runs before the door opens: once `listening on` is printed, all is ready.
+// excerpt: open
 acceptClients(on: Listener.openOrExit(host: options.host, port: options.port))
+// end excerpt
 
 // excerpt: listen
 /// Makes the listener non-blocking, then accepts clients on it for as long as the server runs.
@@ -77,12 +79,13 @@ func acceptClients(on listener: consuming Listener) {
     // excerpt: accept-loop
     var clientCount = 0
     while true {
-        guard waitForClient(on: listener, milliseconds: 1000) else { continue }
+        waitForClient(on: listener)
         let connection: Connection
         do {
             connection = try listener.accept()
         } catch let error where error.wouldBlock {
-            // `poll` said someone was waiting, yet nobody is: readiness is a hint, not a promise.
+            // Nobody is waiting after all: a signal cut `poll` short, or the client it saw has
+            // gone again (readiness is a hint, not a promise). Wait again.
             continue
         } catch {
             // For example EMFILE (out of descriptors): the client waits in the backlog until one frees.
@@ -112,17 +115,16 @@ func acceptClients(on listener: consuming Listener) {
 }
 
 // excerpt: poll
-/// Sleeps until a client is waiting to be accepted, or `milliseconds` have passed. Returns true
-/// when `accept` has something to take.
+/// Sleeps until a client is waiting to be accepted.
 ///
 /// Without this wait, a loop around a non-blocking `accept` would ask "anyone there?" millions
 /// of times a second and burn a whole core doing nothing. `poll` lets the kernel wake us.
 /// The corresponding C function is `poll`.
-func waitForClient(on listener: borrowing Listener, milliseconds: Int32) -> Bool {
+func waitForClient(on listener: borrowing Listener) {
     var waiting = pollfd(fd: listener.descriptor, events: Int16(POLLIN), revents: 0)
-    let ready = poll(&waiting, 1, milliseconds)
-    // 0 is the timeout; -1 with EINTR is a signal. Either way: nobody yet, go round again.
-    return ready > 0
+    // -1: no time limit, there is nothing else to wait for. A signal may still end the wait early
+    // (EINTR); then `accept` finds nobody, and the loop comes back here.
+    _ = poll(&waiting, 1, -1)
 }
 // end excerpt
 

@@ -70,8 +70,11 @@ Thread {
 }.start()
 // end excerpt
 
+// The consumer runs before the door opens: once `listening on` is printed, all is ready.
+// excerpt: open
 let clientsServed = acceptClients(
     on: Listener.openOrExit(host: options.host, port: options.port), until: shutdownSignal)
+// end excerpt
 
 // excerpt: shutdown
 // The listener is closed: new clients are refused. From now on the shutdown runs against one
@@ -122,8 +125,7 @@ func acceptClients(
     var clientCount = 0
     var servedCount = 0
     while true {
-        let wake = waitForClient(on: listener, orShutdown: shutdown, milliseconds: 1000)
-        if wake == .timeout { continue }
+        let wake = waitForClient(on: listener, orShutdown: shutdown)
         // From the signal on, the queue takes no new line, not even from clients still in the
         // backlog: what anyone sent that was not read by then is dropped, every time alike.
         if wake == .shutdown { queue.close() }
@@ -138,7 +140,8 @@ func acceptClients(
             log("shutting down")
             return servedCount
         } catch let error where error.wouldBlock {
-            // `poll` said someone was waiting, yet nobody is: readiness is a hint, not a promise.
+            // Nobody is waiting after all: a signal cut `poll` short, or the client it saw has
+            // gone again (readiness is a hint, not a promise). Wait again.
             continue
         } catch {
             // For example EMFILE (out of descriptors): the client waits in the backlog until one frees.
@@ -173,28 +176,26 @@ func acceptClients(
 // excerpt: poll
 /// What woke the accept loop.
 enum Wake {
-    case client, shutdown, timeout
+    case client, shutdown
 }
 
-/// Sleeps until a client is waiting to be accepted, a shutdown signal has arrived, or
-/// `milliseconds` have passed.
+/// Sleeps until a client is waiting to be accepted or a shutdown signal has arrived.
 ///
 /// The signal handler writes a byte into the shutdown pipe, so a signal is one more descriptor
 /// becoming readable: the same `poll` that waits for clients waits for it too.
 /// The corresponding C function is `poll`.
 func waitForClient(
-    on listener: borrowing Listener, orShutdown shutdown: borrowing ShutdownSignal,
-    milliseconds: Int32
+    on listener: borrowing Listener, orShutdown shutdown: borrowing ShutdownSignal
 ) -> Wake {
     var waiting = [
         pollfd(fd: listener.descriptor, events: Int16(POLLIN), revents: 0),
         pollfd(fd: shutdown.descriptor, events: Int16(POLLIN), revents: 0),
     ]
-    // 0 is the timeout; -1 with EINTR is a signal arriving during the wait: its byte is in the
-    // pipe, and the next `poll` returns at once.
-    guard poll(&waiting, 2, milliseconds) > 0 else { return .timeout }
-    if waiting[1].revents != 0 { return .shutdown }
-    return .client
+    // -1: no time limit. A signal arriving during the wait ends it early (EINTR) with nothing
+    // marked ready; its byte is in the pipe by then, so the loop's `accept` finds nobody and the
+    // next `poll` returns at once.
+    _ = poll(&waiting, 2, -1)
+    return waiting[1].revents != 0 ? .shutdown : .client
 }
 // end excerpt
 

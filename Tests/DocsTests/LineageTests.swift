@@ -24,7 +24,7 @@ import Testing
             "main.swift#accept-loop", "main.swift#serve", "MessageQueue.swift#queue",
         ],
         "Stage5Shutdown": [
-            "main.swift#options", "main.swift#consumer", "main.swift#listen",
+            "main.swift#options", "main.swift#consumer", "main.swift#open", "main.swift#listen",
             "main.swift#accept-loop", "main.swift#poll", "main.swift#serve",
             "MessageQueue.swift#queue", "ClientSlots.swift#slots",
         ],
