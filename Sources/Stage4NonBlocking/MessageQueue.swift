@@ -38,7 +38,6 @@ struct Message: Sendable {
     /// Order of arrival across all clients: among equal priorities the lower one goes first.
     /// A counter, not a clock: two messages can carry the same time, never the same number.
     let sequence: UInt64
-    let arrival: ContinuousClock.Instant
     let priority: Priority
     let text: [UInt8]
 
@@ -81,7 +80,7 @@ final class MessageQueue: @unchecked Sendable {
             heap.insert(
                 Message(
                     client: client, connection: connection, sequence: nextSequence,
-                    arrival: .now, priority: priority, text: text))
+                    priority: priority, text: text))
             nextSequence += 1
             condition.broadcast()
         }
