@@ -9,49 +9,18 @@ import Testing
 @Suite(.enabled(if: Stage.stage5.isTested)) struct InheritedIgnoreTests {
     @Test func anInheritedIgnoreOfSIGINTIsKeptAndSIGTERMStillShutsDown() throws {
         // The shell ignores SIGINT, then becomes the server: `exec` keeps an ignored signal
-        // ignored, as it is in a background job that a script starts with `&`.
-        let server = ServerProcess.binaryDirectory.appendingPathComponent(Stage.stage5.name).path
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/sh")
-        process.arguments = ["-c", "trap '' INT; exec \"$0\" --port 0", server]
-        let (out, err) = (Pipe(), Pipe())
-        let (output, errors) = (OutputLog(), OutputLog())
-        process.standardOutput = out
-        process.standardError = err
-        process.standardInput = FileHandle.nullDevice
-        let exited = DispatchSemaphore(value: 0)
-        process.terminationHandler = { _ in exited.signal() }
-        try process.run()
-        output.collect(from: out.fileHandleForReading)
-        errors.collect(from: err.fileHandleForReading)
-        defer {
-            if process.isRunning {
-                kill(process.processIdentifier, SIGKILL)
-                process.waitUntilExit()
-            }
+        // ignored, as it is in a background job that a script starts with `&`. The
+        // `listening on` line is the server's own, printed once its handlers are installed.
+        try withServer(Stage.stage5.name, [], afterShellCommands: "trap '' INT") { server in
+            server.signal(SIGINT)
+            // Had the server replaced the ignore with its handler, the SIGINT would have started
+            // the shutdown, and this SIGTERM would be a second signal, which kills at once.
+            server.signal(SIGTERM)
+            try expect(server.waitForExit(), is: 0)
+            #expect(server.lines.filter { $0 == "shutting down" }.count == 1, "\(server.lines)")
+            #expect(
+                server.lines.last == "shutdown complete: 0 clients served, 0 messages processed",
+                "\(server.lines)")
         }
-        // Printed by the server itself, after it installed its handlers: the shell is gone.
-        try output.waitForLine(timeout: defaultTimeout) { $0.hasPrefix("listening on ") }
-
-        kill(process.processIdentifier, SIGINT)
-        // Had the server replaced the ignore with its handler, the SIGINT would have started the
-        // shutdown, and this SIGTERM would be a second signal, which kills at once.
-        kill(process.processIdentifier, SIGTERM)
-        let ended = exited.wait(timeout: .now() + defaultTimeout / .seconds(1)) == .success
-        #expect(ended, "no exit within \(defaultTimeout); stdout: \(output.lines)")
-        guard ended else { return }
-        process.waitUntilExit()
-        output.waitForEnd()
-        errors.waitForEnd()
-        #expect(
-            process.terminationReason == .exit && process.terminationStatus == 0,
-            """
-            ended by \(process.terminationReason == .exit ? "exit" : "signal") \
-            \(process.terminationStatus); stdout: \(output.lines); stderr: \(errors.lines)
-            """)
-        #expect(output.lines.filter { $0 == "shutting down" }.count == 1, "\(output.lines)")
-        #expect(
-            output.lines.last == "shutdown complete: 0 clients served, 0 messages processed",
-            "\(output.lines)")
     }
 }

@@ -7,7 +7,9 @@ import Testing
 
 /// Stage 5's queue on its own, without sockets: Stage 4's order and limit per client, plus
 /// `close`, which lets the consumer drain what is queued and then stop. They test the finished
-/// stage's code, so they are skipped while another server is judged.
+/// stage's code, so they are skipped while another server is judged. The order, limit and
+/// many-producer tests repeat Stage 4's on purpose, adapted to a `pop` that may return nil: the
+/// queue here is a changed copy of Stage 4's, so it is tested again rather than trusted.
 @Suite(.enabled(if: Stage.judged == nil)) struct MessageQueueTests {
     /// The queue needs a connection per message; these tests never send, so none is open.
     let nowhere = Connection(descriptor: -1, peer: SocketAddress(host: "0.0.0.0", port: 0))

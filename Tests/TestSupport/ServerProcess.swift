@@ -32,20 +32,34 @@ public final class ServerProcess: Sendable {
 
     /// Starts `name` (such as `Stage1SingleThread`) and waits for its `listening on` line.
     /// `--port 0` is added unless the arguments name a port.
-    public static func launch(_ name: String, _ arguments: [String] = []) throws -> ServerProcess {
+    ///
+    /// With `shellCommands`, `/bin/sh` runs those first and then becomes the server (`exec`, so
+    /// the process id stays the same): `trap '' INT` starts the server with SIGINT ignored, as a
+    /// shell's background job is.
+    public static func launch(
+        _ name: String, _ arguments: [String] = [], afterShellCommands shellCommands: String? = nil
+    ) throws -> ServerProcess {
         try Stage.skipUnlessTested(name)
         let withPort = arguments.contains("--port") ? arguments : ["--port", "0"] + arguments
-        let server = try ServerProcess(name: name, arguments: withPort)
+        let server = try ServerProcess(
+            name: name, arguments: withPort, shellCommands: shellCommands)
         return server
     }
 
-    private init(name: String, arguments: [String]) throws {
+    private init(name: String, arguments: [String], shellCommands: String?) throws {
         self.name = name
         let (process, output, errors) = (Process(), OutputLog(), OutputLog())
         let exited = DispatchSemaphore(value: 0)
         (self.output, self.errors, self.exited) = (output, errors, exited)
-        process.executableURL = Self.binaryDirectory.appendingPathComponent(name)
-        process.arguments = arguments
+        let executable = Self.binaryDirectory.appendingPathComponent(name)
+        if let shellCommands {
+            process.executableURL = URL(fileURLWithPath: "/bin/sh")
+            process.arguments =
+                ["-c", "\(shellCommands); exec \"$0\" \"$@\"", executable.path] + arguments
+        } else {
+            process.executableURL = executable
+            process.arguments = arguments
+        }
         var environment = ProcessInfo.processInfo.environment
         // Under `--sanitize=thread`, stop at the first report so the test sees the exit at once.
         environment["TSAN_OPTIONS"] = "halt_on_error=1"
@@ -287,12 +301,7 @@ public final class ServerProcess: Sendable {
 
     /// Waits for the process to exit on its own; returns its exit status.
     public func waitForExit(timeout: Duration = defaultTimeout) throws -> Int32 {
-        guard exited.wait(timeout: .now() + timeout / .seconds(1)) == .success else {
-            throw TestFailure("\(name) did not exit within \(timeout); stdout: \(lines)")
-        }
-        exited.signal()  // Leaves the news there for any later wait.
-        process.waitUntilExit()
-        try checkNoSanitizerReport()
+        try waitForEnd("exit", timeout: timeout)
         guard process.terminationReason == .exit else {
             throw TestFailure(
                 "\(name) died of signal \(process.terminationStatus); stderr: \(errorLines)")
@@ -304,12 +313,7 @@ public final class ServerProcess: Sendable {
     /// with status 130: that is what a shell prints for death by SIGINT, but a parent tells the
     /// two apart (a script goes on after an exit, and stops after a SIGINT).
     public func waitForDeathBySignal(timeout: Duration = defaultTimeout) throws -> Int32 {
-        guard exited.wait(timeout: .now() + timeout / .seconds(1)) == .success else {
-            throw TestFailure("\(name) did not end within \(timeout); stdout: \(lines)")
-        }
-        exited.signal()  // Leaves the news there for any later wait.
-        process.waitUntilExit()
-        try checkNoSanitizerReport()
+        try waitForEnd("end", timeout: timeout)
         guard process.terminationReason == .uncaughtSignal else {
             throw TestFailure(
                 "\(name) exited with status \(process.terminationStatus), not by a signal; "
@@ -340,6 +344,16 @@ public final class ServerProcess: Sendable {
         }
     }
 
+    /// Waits for the process to end, however it ends, and fails on a sanitizer report.
+    private func waitForEnd(_ verb: String, timeout: Duration) throws {
+        guard exited.wait(timeout: .now() + timeout / .seconds(1)) == .success else {
+            throw TestFailure("\(name) did not \(verb) within \(timeout); stdout: \(lines)")
+        }
+        exited.signal()  // Leaves the news there for any later wait.
+        process.waitUntilExit()
+        try checkNoSanitizerReport()
+    }
+
     private func checkNoSanitizerReport() throws {
         output.waitForEnd(timeout: .seconds(2))
         errors.waitForEnd(timeout: .seconds(2))
@@ -353,9 +367,10 @@ public final class ServerProcess: Sendable {
 /// Runs `body` with a freshly launched server and always ends it afterwards. A server that
 /// crashed, or printed a sanitizer report, fails the test even when `body` passed.
 public func withServer<Result>(
-    _ name: String, _ arguments: [String] = [], _ body: (ServerProcess) throws -> Result
+    _ name: String, _ arguments: [String] = [], afterShellCommands shellCommands: String? = nil,
+    _ body: (ServerProcess) throws -> Result
 ) throws -> Result {
-    let server = try ServerProcess.launch(name, arguments)
+    let server = try ServerProcess.launch(name, arguments, afterShellCommands: shellCommands)
     let result: Result
     do {
         result = try body(server)
