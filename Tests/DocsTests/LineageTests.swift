@@ -6,7 +6,8 @@ import Testing
 /// of the lesson, listed in `lessons`, or the same to the letter (the stage's own program name
 /// aside). So a fix that reaches one copy and not the next fails here, and a chapter that says
 /// "unchanged from Stage N" is checked. Every listed change must really be one, so the list
-/// cannot go stale either.
+/// cannot go stale either. Outside the regions, a shared file other than `main.swift` must be
+/// the same to the letter too.
 @Suite struct LineageTests {
     static let stages = [
         "Stage1SingleThread", "Stage2ThreadPerClient", "Stage3PriorityQueue", "Stage4NonBlocking",
@@ -60,6 +61,20 @@ import Testing
                 guard let before = earlier[name] else { continue }
                 if before != lines { changed.insert("\(file)#\(name)") }
             }
+            // Outside its regions, a shared file other than main.swift (whose top-level state
+            // each lesson extends, in plain sight in the chapters' diffs) is a copy to the letter.
+            if file != "main.swift" {
+                let (before, after) = try (
+                    Self.outsideRegions(in: earlierURL, program: step.earlier),
+                    Self.outsideRegions(
+                        in: root.appendingPathComponent(step.later).appendingPathComponent(file),
+                        program: step.later)
+                )
+                #expect(
+                    before == after,
+                    "\(step): \(file) differs outside its excerpt regions: \(after.difference(from: before).map { "\($0)" })"
+                )
+            }
         }
         let lesson = Self.lessons[step.later] ?? []
         #expect(
@@ -70,6 +85,27 @@ import Testing
             lesson.subtracting(changed).isEmpty,
             "\(step): listed as the lesson but identical to the earlier stage: \(lesson.subtracting(changed).sorted())"
         )
+    }
+
+    /// The lines of a file outside its `// excerpt:` regions, after its header comment (which
+    /// names the stage and its chapter), with the stage's own name replaced.
+    static func outsideRegions(in url: URL, program: String) throws -> [String] {
+        let lines = try String(contentsOf: url, encoding: .utf8)
+            .replacingOccurrences(of: program, with: "STAGE").components(separatedBy: "\n")
+            .drop { $0.hasPrefix("//") }
+        var outside: [String] = []
+        var inRegion = false
+        for line in lines {
+            let trimmed = line.trimmingCharacters(in: .whitespaces)
+            if trimmed.hasPrefix("// excerpt: ") {
+                inRegion = true
+            } else if trimmed == "// end excerpt" {
+                inRegion = false
+            } else if !inRegion {
+                outside.append(line)
+            }
+        }
+        return outside
     }
 
     /// The `// excerpt: NAME` regions of a file, with the stage's own name replaced, so that
