@@ -116,7 +116,7 @@ final class EventLoop {
             do throws(SocketError) {
                 guard let accepted = try listener?.accept() else { return }
                 connection = accepted
-            } catch  where error.wouldBlock {
+            } catch let error where error.wouldBlock {
                 return
             } catch {
                 // EMFILE, say. Stop watching the listener for a moment instead of sleeping:
@@ -179,7 +179,7 @@ final class EventLoop {
         let count: Int
         do throws(SocketError) {
             count = try client.connection.receive(into: &chunk)
-        } catch  where error.wouldBlock {
+        } catch let error where error.wouldBlock {
             return  // Readiness is a hint: someone else's data, or none after all.
         } catch {
             close(client)  // Reset by the peer.

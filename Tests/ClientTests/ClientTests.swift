@@ -100,7 +100,7 @@ import Testing
     }
 }
 
-/// The parrot: `PID: TEXT` every interval, on each connection.
+/// `repeat`: `PID: TEXT` every interval, on each connection.
 @Suite struct RepeatTests {
     @Test func eachMessageCarriesThePIDAndEveryReplyIsPrinted() throws {
         try withServer(Stage.stage3.name) { server in
