@@ -84,8 +84,8 @@ func acceptClients(on listener: consuming Listener) {
         do {
             connection = try listener.accept()
         } catch let error where error.wouldBlock {
-            // Nobody is waiting after all: a signal cut `poll` short, or the client it saw has
-            // gone again (readiness is a hint, not a promise). Wait again.
+            // Nobody is waiting after all: the client `poll` saw has gone again (readiness is a
+            // hint, not a promise). Wait again.
             continue
         } catch {
             // For example EMFILE (out of descriptors): the client waits in the backlog until one frees.
@@ -122,8 +122,8 @@ func acceptClients(on listener: consuming Listener) {
 /// The corresponding C function is `poll`.
 func waitForClient(on listener: borrowing Listener) {
     var waiting = pollfd(fd: listener.descriptor, events: Int16(POLLIN), revents: 0)
-    // -1: no time limit, there is nothing else to wait for. A signal may still end the wait early
-    // (EINTR); then `accept` finds nobody, and the loop comes back here.
+    // -1: no time limit, there is nothing else to wait for. Should `poll` fail all the same,
+    // `accept` finds nobody, and the loop comes back here.
     _ = poll(&waiting, 1, -1)
 }
 // end excerpt

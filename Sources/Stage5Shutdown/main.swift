@@ -140,8 +140,8 @@ func acceptClients(
             log("shutting down")
             return servedCount
         } catch let error where error.wouldBlock {
-            // Nobody is waiting after all: a signal cut `poll` short, or the client it saw has
-            // gone again (readiness is a hint, not a promise). Wait again.
+            // Nobody is waiting after all: the client `poll` saw has gone again (readiness is a
+            // hint, not a promise). Wait again.
             continue
         } catch {
             // For example EMFILE (out of descriptors): the client waits in the backlog until one frees.
@@ -191,10 +191,11 @@ func waitForClient(
         pollfd(fd: listener.descriptor, events: Int16(POLLIN), revents: 0),
         pollfd(fd: shutdown.descriptor, events: Int16(POLLIN), revents: 0),
     ]
-    // -1: no time limit. A signal arriving during the wait ends it early (EINTR) with nothing
-    // marked ready; its byte is in the pipe by then, so the loop's `accept` finds nobody and the
-    // next `poll` returns at once.
-    _ = poll(&waiting, 2, -1)
+    // -1: no time limit. A signal arriving during the wait ends it early (EINTR), with nothing
+    // marked ready; its byte is in the pipe by then, so the wait is made again and returns at
+    // once. Taking the interruption for a client would accept one from the backlog as if no
+    // signal had come.
+    _ = try? retryOnInterrupt("poll") { poll(&waiting, 2, -1) }
     return waiting[1].revents != 0 ? .shutdown : .client
 }
 // end excerpt

@@ -225,7 +225,7 @@ struct TracedRun {
                 ? try Self.waitForThread(
                     named: "Stage5Shutdown", of: server, asleepIn: "poll_schedule_timeout")
                 : try Self.waitForThread(named: "client-2", of: server, asleepIn: "wait_woken")
-            guard Self.tgkill(server, thread, SIGINT) == 0 else {
+            guard tgkill(server, thread, SIGINT) == 0 else {
                 throw TestFailure("tgkill \(server) \(thread): errno \(errno)")
             }
             _ = try c.readUntilClosed()
@@ -249,11 +249,6 @@ struct TracedRun {
             !$0.isEmpty
         }.map { $0.filter { StraceListingTests.socketCalls.contains($0.name) } }
     }
-
-    /// glibc's `tgkill`, which sends a signal to one thread; Swift's Glibc module does not
-    /// declare it.
-    static let tgkill = unsafeBitCast(
-        dlsym(nil, "tgkill")!, to: (@convention(c) (pid_t, pid_t, Int32) -> Int32).self)
 
     /// Waits until the thread of `process` named `name` sleeps in the kernel function `wait`, or
     /// one whose name begins with it (from `/proc/PID/task/TID/wchan`), and returns its id.

@@ -294,9 +294,16 @@ public final class ServerProcess: Sendable {
             { unreadBytes(from: client) }, equals: 0)
     }
 
-    /// Sends a signal, such as `SIGINT`.
+    /// Sends a signal, such as `SIGINT`. The kernel delivers it to any thread that does not
+    /// block it.
     public func signal(_ number: Int32) {
         kill(process.processIdentifier, number)
+    }
+
+    /// Sends a signal to the main thread alone: for a test that must know which thread runs the
+    /// handler, and so in what order the server sees the signal and what it was doing.
+    public func signalMainThread(_ number: Int32) {
+        _ = tgkill(process.processIdentifier, process.processIdentifier, number)
     }
 
     /// Waits for the process to exit on its own; returns its exit status.
@@ -477,3 +484,8 @@ public func expect<Value: Equatable>(
 ) {
     #expect(actual == expected, comment, sourceLocation: sourceLocation)
 }
+
+/// glibc's `tgkill`, which sends a signal to one thread of a process; Swift's Glibc module does
+/// not declare it.
+public let tgkill = unsafeBitCast(
+    dlsym(nil, "tgkill")!, to: (@convention(c) (pid_t, pid_t, Int32) -> Int32).self)
