@@ -215,7 +215,8 @@ struct TracedRun {
             // EINTR, and the loop's next `poll` sees the pipe. Or aimed at c's thread while it
             // waits in `recv`: its `recv` fails with EINTR and is made again, and the main thread
             // wakes for the pipe. The thread waits in `recv` once the kernel shows it asleep in
-            // `wait_woken`.
+            // `wait_woken`; once a's thread has ended too, c's is the only one that can.
+            try output.waitForLine(timeout: defaultTimeout) { $0 == "[client-0] disconnected" }
             let c = try TestClient(port: port)
             try c.send("hello")
             _ = try c.readLine()
@@ -224,7 +225,7 @@ struct TracedRun {
                 target == .mainThread
                 ? try Self.waitForThread(
                     named: "Stage5Shutdown", of: server, asleepIn: "poll_schedule_timeout")
-                : try Self.waitForThread(named: "client-2", of: server, asleepIn: "wait_woken")
+                : try Self.waitForThread(named: nil, of: server, asleepIn: "wait_woken")
             guard tgkill(server, thread, SIGINT) == 0 else {
                 throw TestFailure("tgkill \(server) \(thread): errno \(errno)")
             }
@@ -250,9 +251,10 @@ struct TracedRun {
         }.map { $0.filter { StraceListingTests.socketCalls.contains($0.name) } }
     }
 
-    /// Waits until the thread of `process` named `name` sleeps in the kernel function `wait`, or
-    /// one whose name begins with it (from `/proc/PID/task/TID/wchan`), and returns its id.
-    static func waitForThread(named name: String, of process: pid_t, asleepIn wait: String) throws
+    /// Waits until the thread of `process` named `name` (any thread, when nil) sleeps in the kernel
+    /// function `wait`, or one whose name begins with it (from `/proc/PID/task/TID/wchan`), and
+    /// returns its id.
+    static func waitForThread(named name: String?, of process: pid_t, asleepIn wait: String) throws
         -> pid_t
     {
         let deadline = ContinuousClock.now + defaultTimeout
@@ -269,7 +271,11 @@ struct TracedRun {
                 }
                 return "\(task) \(read("comm")) \(read("wchan"))"
             }
-            if let found = seen.first(where: { $0.contains(" \(name) \(wait)") }),
+            if let found = seen.first(where: {
+                let words = $0.split(separator: " ")
+                return words.count == 3 && (name == nil || words[1] == name!)
+                    && words[2].hasPrefix(wait)
+            }),
                 let id = pid_t(found.prefix { $0 != " " })
             {
                 return id
@@ -277,7 +283,7 @@ struct TracedRun {
             usleep(5_000)
         }
         throw TestFailure(
-            "no thread \(name) asleep in \(wait) within \(defaultTimeout); threads: \(seen)")
+            "no thread \(name ?? "at all") asleep in \(wait) within \(defaultTimeout); threads: \(seen)")
     }
 
     /// Each thread's calls, for a failure message, restricted to `only` if it is given.

@@ -112,7 +112,7 @@ import Testing
             let first = try TestClient(port: server.port)
             try first.send("hello")
             #expect(try first.readLine() == "Received: hello")
-            server.signal(SIGSTOP)
+            try server.suspend()
             // `connect` returns once the kernel has finished the handshake; the stopped server has
             // not accepted them.
             let waiting = try (0..<3).map { _ in try TestClient(port: server.port) }

@@ -300,6 +300,15 @@ public final class ServerProcess: Sendable {
         kill(process.processIdentifier, number)
     }
 
+    /// Stops the server (SIGSTOP) and waits until every one of its threads has stopped: `kill`
+    /// returns before the stop takes effect, and a thread still running could accept meanwhile.
+    public func suspend() throws {
+        signal(SIGSTOP)
+        try waitUntil(
+            "the states of the server's threads", { threadStates.map(\.state) }, is: "all T"
+        ) { !$0.isEmpty && $0.allSatisfy { $0 == "T" } }
+    }
+
     /// Sends a signal to the main thread alone: for a test that must know which thread runs the
     /// handler, and so in what order the server sees the signal and what it was doing.
     public func signalMainThread(_ number: Int32) {
