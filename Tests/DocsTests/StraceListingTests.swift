@@ -283,7 +283,8 @@ struct TracedRun {
             usleep(5_000)
         }
         throw TestFailure(
-            "no thread \(name ?? "at all") asleep in \(wait) within \(defaultTimeout); threads: \(seen)")
+            "no thread \(name ?? "at all") asleep in \(wait) within \(defaultTimeout); threads: \(seen)"
+        )
     }
 
     /// Each thread's calls, for a failure message, restricted to `only` if it is given.
