@@ -35,27 +35,36 @@ public final class ServerProcess: Sendable {
     ///
     /// With `shellCommands`, `/bin/sh` runs those first and then becomes the server (`exec`, so
     /// the process id stays the same): `trap '' INT` starts the server with SIGINT ignored, as a
-    /// shell's background job is.
+    /// shell's background job is. With `redirections`, the shell applies them as it becomes the
+    /// server: `<&- >&-` starts it with standard input and output closed. Its log may then have
+    /// nowhere to go, so the port is found in `/proc` (`listeningPort(ofProcess:)`), and a test
+    /// that can read the log checks the `listening on` line itself.
     public static func launch(
-        _ name: String, _ arguments: [String] = [], afterShellCommands shellCommands: String? = nil
+        _ name: String, _ arguments: [String] = [], afterShellCommands shellCommands: String? = nil,
+        redirections: String? = nil
     ) throws -> ServerProcess {
         try Stage.skipUnlessTested(name)
         let withPort = arguments.contains("--port") ? arguments : ["--port", "0"] + arguments
         let server = try ServerProcess(
-            name: name, arguments: withPort, shellCommands: shellCommands)
+            name: name, arguments: withPort, shellCommands: shellCommands,
+            redirections: redirections)
         return server
     }
 
-    private init(name: String, arguments: [String], shellCommands: String?) throws {
+    private init(
+        name: String, arguments: [String], shellCommands: String?, redirections: String?
+    ) throws {
         self.name = name
         let (process, output, errors) = (Process(), OutputLog(), OutputLog())
         let exited = DispatchSemaphore(value: 0)
         (self.output, self.errors, self.exited) = (output, errors, exited)
         let executable = Self.binaryDirectory.appendingPathComponent(name)
-        if let shellCommands {
+        if shellCommands != nil || redirections != nil {
+            let before = shellCommands.map { "\($0); " } ?? ""
             process.executableURL = URL(fileURLWithPath: "/bin/sh")
             process.arguments =
-                ["-c", "\(shellCommands); exec \"$0\" \"$@\"", executable.path] + arguments
+                ["-c", "\(before)exec \"$0\" \"$@\" \(redirections ?? "")", executable.path]
+                + arguments
         } else {
             process.executableURL = executable
             process.arguments = arguments
@@ -75,6 +84,10 @@ public final class ServerProcess: Sendable {
         output.collect(from: outPipe.fileHandleForReading)
         errors.collect(from: errPipe.fileHandleForReading)
 
+        if redirections != nil {
+            port = try Self.waitForListeningPort(of: process, name: name, errors: errors)
+            return
+        }
         guard
             let first = try? output.waitForLine(timeout: defaultTimeout, where: { _ in true }),
             first.line.hasPrefix("listening on "),
@@ -88,6 +101,25 @@ public final class ServerProcess: Sendable {
                     + "stderr: \(errors.lines)")
         }
         self.port = port
+    }
+
+    /// The port `process` listens on, from `/proc`, once it listens; it fails if the process
+    /// ends first or the deadline passes.
+    private static func waitForListeningPort(
+        of process: Process, name: String, errors: OutputLog
+    ) throws -> UInt16 {
+        let deadline = ContinuousClock.now + defaultTimeout
+        while true {
+            if let port = listeningPort(ofProcess: process.processIdentifier) { return port }
+            guard process.isRunning, ContinuousClock.now < deadline else {
+                if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+                process.waitUntilExit()
+                throw TestFailure(
+                    "\(name) listened on no port in /proc within \(defaultTimeout) (exit status "
+                        + "\(process.terminationStatus)); stderr: \(errors.lines)")
+            }
+            usleep(5_000)
+        }
     }
 
     public var pid: Int32 { process.processIdentifier }
